@@ -1,0 +1,52 @@
+"""Names shared by the scanner and the infrastructure: environment variables, tag keys, limits."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Environment variables read by scanner.config (and set by infra/scanner_function.py).
+ENV_INFECTED_ACTION: Final = "INFECTED_ACTION"
+ENV_QUARANTINE_BUCKET: Final = "QUARANTINE_BUCKET"
+ENV_MAX_OBJECT_BYTES: Final = "MAX_OBJECT_BYTES"
+ENV_ENCRYPTED_IS_INFECTED: Final = "ENCRYPTED_IS_INFECTED"
+ENV_FINDINGS_TOPIC_ARN: Final = "FINDINGS_TOPIC_ARN"
+ENV_CLAMD_DATABASE_DIR: Final = "CLAMD_DATABASE_DIR"
+ENV_CLAMD_WORK_DIR: Final = "CLAMD_WORK_DIR"
+ENV_CLAMD_BINARY: Final = "CLAMD_BINARY"
+ENV_CLAMD_START_TIMEOUT: Final = "CLAMD_START_TIMEOUT_SECONDS"
+ENV_CLAMD_SCAN_TIMEOUT: Final = "CLAMD_SCAN_TIMEOUT_SECONDS"
+ENV_CLAMD_DISABLE_CACHE: Final = "CLAMD_DISABLE_CACHE"
+ENV_STREAM_CHUNK_BYTES: Final = "STREAM_CHUNK_BYTES"
+ENV_DEFINITIONS_BUCKET: Final = "DEFINITIONS_BUCKET"
+ENV_DEFINITIONS_CHECK_MINUTES: Final = "DEFINITIONS_CHECK_MINUTES"
+
+# Tags written on scanned objects.
+TAG_STATUS: Final = "scan-status"
+TAG_DETAIL: Final = "scan-detail"
+TAG_TIME: Final = "scan-time"
+TAG_ENGINE: Final = "scan-engine"
+SCAN_TAG_KEYS: Final = (TAG_STATUS, TAG_DETAIL, TAG_TIME, TAG_ENGINE)
+# Written by `scanner quarantine release` on the restored object and on the quarantine copy.
+TAG_RELEASED_BY: Final = "scan-released-by"
+TAG_RELEASE_REASON: Final = "scan-release-reason"
+
+# Metadata (x-amz-meta-*) carried by quarantined copies: provenance.
+META_SOURCE_BUCKET: Final = "source-bucket"
+META_SOURCE_KEY: Final = "source-key"
+META_SOURCE_VERSION: Final = "source-version-id"
+META_SIGNATURE: Final = "signature"
+META_QUARANTINED_AT: Final = "quarantined-at"
+META_ENGINE: Final = "scan-engine"
+
+# S3 and clamd limits.
+S3_MAX_TAGS: Final = 10
+S3_TAG_KEY_MAX: Final = 128
+S3_TAG_VALUE_MAX: Final = 256
+S3_SINGLE_COPY_LIMIT: Final = 5 * 1024**3
+CLAMD_MAX_LIMIT_BYTES: Final = 2 * 1024**3 - 1
+DEFAULT_MAX_OBJECT_BYTES: Final = 1024**3
+MIN_STREAM_CHUNK_BYTES: Final = 64 * 1024
+DEFAULT_STREAM_CHUNK_BYTES: Final = 256 * 1024
+
+POWERTOOLS_SERVICE: Final = "s3-clamav-scanner"
+METRICS_NAMESPACE: Final = "S3ClamAVScanner"
