@@ -96,8 +96,8 @@ def validate(settings: Settings) -> None:
             f"{c.ENV_MAX_OBJECT_BYTES}={settings.max_object_bytes} is out of range 1..{c.CLAMD_MAX_LIMIT_BYTES} "
             "(clamd clamps its limits at 2 GiB - 1)"
         )
-    if settings.max_object_bytes != settings.clamd.max_object_bytes:
-        raise SettingsError(f"{c.ENV_MAX_OBJECT_BYTES}: clamd limit differs from the scanner's maximum object size")
+    if settings.max_object_bytes > settings.clamd.max_object_bytes:
+        raise SettingsError(f"{c.ENV_MAX_OBJECT_BYTES}: above the limit rendered into clamd's configuration")
     if not c.MIN_STREAM_CHUNK_BYTES <= settings.stream_chunk_bytes <= 64 * 1024**2:
         raise SettingsError(
             f"{c.ENV_STREAM_CHUNK_BYTES}={settings.stream_chunk_bytes} is out of range "

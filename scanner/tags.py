@@ -1,0 +1,79 @@
+"""The tag schema: scan tags for a verdict, merged into an object's existing tags within S3's limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from scanner import constants as c
+from scanner.verdict import ScanStatus, Verdict
+
+# S3 tag values: letters, digits, spaces and + - = . _ : / @ (Unicode letters are allowed).
+_DISALLOWED = re.compile(r"[^\w +\-=._:/@]")
+
+
+def clean_value(value: str) -> str:
+    """A tag value S3 accepts: disallowed characters replaced by '_', at most 256 characters."""
+    return _DISALLOWED.sub("_", value)[: c.S3_TAG_VALUE_MAX]
+
+
+def utc_now_iso() -> str:
+    """Current time, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def scan_tags(verdict: Verdict, engine: str, scanned_at: str) -> dict[str, str]:
+    """Scan tags in priority order (scan-status first); scan-detail absent for CLEAN."""
+    tags = {c.TAG_STATUS: verdict.status.value}
+    if verdict.detail and verdict.status is not ScanStatus.CLEAN:
+        tags[c.TAG_DETAIL] = clean_value(verdict.detail)
+    tags[c.TAG_TIME] = scanned_at
+    if engine:
+        tags[c.TAG_ENGINE] = clean_value(engine)
+    return tags
+
+
+@dataclass(frozen=True)
+class MergedTags:
+    """The tag set to write and what did not fit."""
+
+    tags: dict[str, str]
+    dropped_scan_tags: tuple[str, ...] = ()
+    dropped_user_tags: tuple[str, ...] = ()
+
+
+def merge_tags(existing: Mapping[str, str], new_scan_tags: Mapping[str, str]) -> MergedTags:
+    """Replace our scan tags, keep the uploader's, within S3's 10-tag limit.
+
+    Priority: scan-status always; then the uploader's tags; then the other scan tags in order. Only when the
+    uploader already used all 10 tags is one of theirs (the last by key) given up for scan-status, because
+    an untagged object cannot be told apart from one never scanned.
+    """
+    user = {k: v for k, v in existing.items() if k not in c.SCAN_TAG_KEYS}
+    dropped_user: list[str] = []
+    while len(user) > c.S3_MAX_TAGS - 1:
+        last = sorted(user)[-1]
+        dropped_user.append(last)
+        del user[last]
+    merged = {c.TAG_STATUS: new_scan_tags[c.TAG_STATUS], **user}
+    dropped_scan: list[str] = []
+    for key, value in new_scan_tags.items():
+        if key == c.TAG_STATUS:
+            continue
+        if len(merged) < c.S3_MAX_TAGS:
+            merged[key] = value
+        else:
+            dropped_scan.append(key)
+    return MergedTags(merged, tuple(dropped_scan), tuple(dropped_user))
+
+
+def tag_set(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """boto3's TagSet shape."""
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def from_tag_set(tag_set_: list[Mapping[str, str]]) -> dict[str, str]:
+    """boto3's TagSet -> dict."""
+    return {t["Key"]: t["Value"] for t in tag_set_}
