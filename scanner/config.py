@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from scanner import constants as c
 from scanner.exceptions import SettingsError
+
+N = TypeVar("N", int, float)
 
 
 class InfectedAction(StrEnum):
@@ -125,24 +128,23 @@ def _action(raw: str) -> InfectedAction:
         raise SettingsError(f"{c.ENV_INFECTED_ACTION}: unknown action {raw!r} (expected one of: {allowed})") from None
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+        noun = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {noun}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int)
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    return _number(env, name, default, float)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

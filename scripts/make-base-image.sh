@@ -10,12 +10,19 @@
 set -euo pipefail
 
 IMAGE="${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}"
+# Bumped whenever the recipe below changes, so that an image made by an older recipe is made again.
+RECIPE=2
 SUITE="${DEBIAN_SUITE:-bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 if [[ "${FORCE:-0}" != 1 ]] && podman image exists "$IMAGE"; then
-    echo "base image $IMAGE: present, reused"
-    exit 0
+    made_by="$(podman image inspect --format '{{index .Labels "s3-clamav-scanner.base-recipe"}}' "$IMAGE")"
+    if [[ "$made_by" == "$RECIPE" ]]; then
+        echo "base image $IMAGE: present, reused"
+        exit 0
+    fi
+    echo "base image $IMAGE: made by recipe '${made_by:-none}', not $RECIPE: making it again"
+    replaced="$(podman image inspect --format '{{.Id}}' "$IMAGE")"
 fi
 
 for tool in debootstrap podman tar; do
@@ -68,11 +75,23 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/
 rm -f "$root/var/log/bootstrap.log"
 : >"$root/etc/machine-id"
 
+# debootstrap copies the host's name and resolver; the container runtime mounts its own over them. It
+# creates /etc/hosts and /etc/mtab when they are missing, which would show as a change to a container
+# that must write nothing, so the image carries them like any installed system does.
+echo localhost >"$root/etc/hostname"
+: >"$root/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+ln -sfn /proc/mounts "$root/etc/mtab"
+
 # /dev, /proc and /sys are mounted by the container runtime.
 tar --numeric-owner -C "$root" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf - . |
     podman import --quiet \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' \
+        --change "LABEL s3-clamav-scanner.base-recipe=$RECIPE" \
         --message "debootstrap --variant=minbase $SUITE $MIRROR" \
         - "$IMAGE" >/dev/null
+if [[ -n "${replaced:-}" ]]; then
+    podman rmi "$replaced" >/dev/null 2>&1 || true  # still used by cached build layers: kept until pruned
+fi
 echo "base image $IMAGE: imported ($(podman image inspect --format '{{.Size}}' "$IMAGE") bytes)"
