@@ -73,18 +73,20 @@ RUN rm -f /var/task/scanner/requirements.txt \
 FROM base AS signatures
 ARG SIGNATURES_DIR=
 ARG DEFINITIONS_STAMP=
-RUN --mount=type=bind,target=/context \
-    if [ -n "${SIGNATURES_DIR}" ]; then \
-        src="/context/${SIGNATURES_DIR#./}" \
-     && if [ -z "$(find "$src" -maxdepth 1 -type f 2>/dev/null)" ]; then \
-            echo "SIGNATURES_DIR=${SIGNATURES_DIR}: no signature files in the build context" >&2; exit 1; \
+# COPY rather than a bind mount: podman keys its layer cache on copied content, not on mounted content.
+# COPY needs a source even when no directory is given: the empty scanner/__init__.py stands in, unused.
+COPY ${SIGNATURES_DIR:-scanner/__init__.py} /tmp/given/
+RUN if [ -n "${SIGNATURES_DIR}" ]; then \
+        if [ -z "$(find /tmp/given -type f -size +0)" ]; then \
+            echo "SIGNATURES_DIR=${SIGNATURES_DIR}: no signature files" >&2; exit 1; \
         fi \
-     && find "$src" -maxdepth 1 -type f -exec cp {} /var/lib/clamav/ \; ; \
+     && cp -R /tmp/given/. /var/lib/clamav/; \
     else \
         echo "freshclam: definitions stamp '${DEFINITIONS_STAMP}'" \
      && freshclam --stdout \
      && rm -f /var/lib/clamav/freshclam.dat; \
     fi \
+ && rm -rf /tmp/given \
  && chown -R root:root /var/lib/clamav \
  && chmod -R u=rwX,go=rX /var/lib/clamav \
  && ls -l /var/lib/clamav

@@ -27,6 +27,12 @@ class PodmanUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class BaseImage:
+    reused: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Build:
     image: str
     seconds: float
@@ -58,14 +64,15 @@ class Podman:
             raise AssertionError(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
         return result
 
-    def ensure_base_image(self, timeout_s: float = 420) -> str:
-        """Run scripts/make-base-image.sh (reuses the image when present); return what it said."""
+    def ensure_base_image(self, timeout_s: float = 420) -> BaseImage:
+        """Run scripts/make-base-image.sh, which reuses the image when present."""
+        started = time.monotonic()
         result = subprocess.run(
             ["bash", str(BASE_IMAGE_SCRIPT)], env=self.env, capture_output=True, text=True, timeout=timeout_s
         )
         if result.returncode != 0:
             raise AssertionError(f"make-base-image.sh exited {result.returncode}:\n{result.stderr[-4000:]}")
-        return result.stdout.strip()
+        return BaseImage(reused="present, reused" in result.stdout, seconds=time.monotonic() - started)
 
     def build(self, image: str, *, build_args: dict[str, str], ca_bundle: Path | None, timeout_s: float = 480) -> Build:
         """podman build of the project's Dockerfile; the CA bundle is mounted as the `ca` secret, never copied."""
