@@ -1,0 +1,113 @@
+"""S3 ClamAV scanner: typed stack config in, components wired together, outputs exported."""
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import (
+    BucketTrigger,
+    Definitions,
+    DefinitionsAgeAlarm,
+    DefinitionsArgs,
+    ExecutionRole,
+    FindingsTopic,
+    HardenedBucket,
+    HardenedBucketArgs,
+    InfectedAction,
+    ScannerAlarms,
+    ScannerFunction,
+    ScannerFunctionArgs,
+    ScannerImage,
+    ScannerImageArgs,
+    UploadBuckets,
+    policies,
+    writers_only_policy,
+)
+from infra import config as stack_config
+
+config = stack_config.load()
+tags = config.resource_tags(pulumi.get_stack())
+partition = aws.get_partition_output().partition
+account_id = aws.get_caller_identity_output().account_id
+region = aws.get_region_output().region
+
+findings = FindingsTopic("findings", partition=partition, account_id=account_id, email=config.findings_email, tags=tags)
+image = ScannerImage("scanner-image", ScannerImageArgs(tags=tags, keep_images=config.image_retention_count))
+scanner_role = ExecutionRole("scanner", description="ClamAV S3 scanner", tags=tags)
+privileged = [scanner_role.arn, *config.admin_role_arns]
+
+quarantine = None
+if config.infected_action is InfectedAction.QUARANTINE:
+    quarantine = HardenedBucket(
+        "quarantine",
+        HardenedBucketArgs(
+            tags=tags,
+            bucket_name=config.quarantine_bucket_name,
+            expiration_days=config.quarantine_retention_days,
+            noncurrent_days=config.quarantine_retention_days,
+            policy=writers_only_policy(policies.quarantine_bucket_policy, partition, privileged),
+        ),
+    )
+
+definitions = None
+if config.definitions_updates:
+    definitions = Definitions(
+        "definitions",
+        DefinitionsArgs(
+            config=config,
+            image_uri=image.image_uri,
+            partition=partition,
+            admin_role_arns=config.admin_role_arns,
+            tags=tags,
+        ),
+    )
+
+uploads = UploadBuckets("uploads", config=config, partition=partition, exempt_arns=privileged, tags=tags)
+scanner = ScannerFunction(
+    "scanner",
+    ScannerFunctionArgs(
+        config=config,
+        image_uri=image.image_uri,
+        role=scanner_role,
+        uploads=uploads.targets,
+        findings_topic_arn=findings.arn,
+        findings_key_arn=findings.key_arn,
+        partition=partition,
+        region=region,
+        tags=tags,
+        quarantine_bucket=quarantine.name if quarantine else None,
+        definitions_bucket=definitions.bucket_name if definitions else None,
+    ),
+)
+triggers = [
+    BucketTrigger(
+        f"trigger-{target.key}",
+        target=target,
+        function_name=scanner.function.name,
+        function_arn=scanner.function.arn,
+        account_id=account_id,
+    )
+    for target in uploads.targets
+]
+alarms = ScannerAlarms(
+    "alarms",
+    function_name=scanner.function.name,
+    dead_letter_queue_name=scanner.dead_letter_queue.name,
+    topic_arn=findings.arn,
+    definitions=(
+        DefinitionsAgeAlarm(config.definitions_max_age_hours, config.definitions_interval_seconds)
+        if definitions
+        else None
+    ),
+    tags=tags,
+)
+
+pulumi.export("functionName", scanner.function.name)
+pulumi.export("functionArn", scanner.function.arn)
+pulumi.export("imageRef", image.ref)
+pulumi.export("imageUri", image.image_uri)
+pulumi.export("uploadBuckets", pulumi.Output.all(*[t.name for t in uploads.targets]))
+pulumi.export("quarantineBucket", quarantine.name if quarantine else None)
+pulumi.export("findingsTopicArn", findings.arn)
+pulumi.export("deadLetterQueueUrl", scanner.dead_letter_queue.url)
+pulumi.export("definitionsBucket", definitions.bucket_name if definitions else None)
+pulumi.export("updaterFunctionName", definitions.function.name if definitions else None)

@@ -1,0 +1,403 @@
+"""Stack settings: read from Pulumi config once, typed and validated, every error naming its key."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
+
+from pulumi.runtime import config as runtime_config
+
+from scanner import constants
+
+PROJECT = "s3-clamav-scanner"
+MIB = 1024**2
+STREAM_SPOOL_HEADROOM_BYTES = 512 * MIB
+"""clamd spools each streamed object to /tmp: ephemeral storage must hold the largest object plus this."""
+DEFINITIONS_HEADROOM_BYTES = 1024 * MIB
+"""With definitions updates, /tmp also holds the database, twice while a new one is switched in."""
+
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+"""The retention periods CloudWatch Logs accepts."""
+
+_BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class ConfigError(ValueError):
+    """A stack setting is missing or invalid; the message names the key (``pulumi config set <key> ...``)."""
+
+
+class InfectedAction(StrEnum):
+    """What the scanner does with an INFECTED object (mirrors scanner.config.InfectedAction)."""
+
+    TAG = "tag"
+    QUARANTINE = "quarantine"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class UploadBucket:
+    """An existing bucket to scan, with the S3 notification key filters."""
+
+    name: str
+    prefix: str | None = None
+    """Only keys starting with this are scanned (and granted to the scanner)."""
+    suffix: str | None = None
+    """Only keys ending with this are scanned."""
+
+    @classmethod
+    def parse(cls, entry: object, key: str) -> UploadBucket:
+        """Parse ``bucket``, ``bucket/prefix``, ``bucket/prefix*suffix`` or ``bucket/*suffix``."""
+        if not isinstance(entry, str):
+            raise ConfigError(f"{key}: expected a string like 'bucket/prefix*suffix', got {entry!r}")
+        name, _, pattern = entry.strip().partition("/")
+        if not name:
+            raise ConfigError(f"{key}: the bucket name is required (got {entry!r})")
+        if not _BUCKET_NAME.match(name):
+            raise ConfigError(f"{key}: {name!r} is not a valid S3 bucket name")
+        if pattern.count("*") > 1:
+            raise ConfigError(f"{key}: {entry!r} has more than one '*' (S3 filters are one prefix and one suffix)")
+        prefix, star, suffix = pattern.partition("*")
+        return cls(name=name, prefix=prefix or None, suffix=(suffix if star else None) or None)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs to know about one stack, validated on construction."""
+
+    upload_buckets: tuple[UploadBucket, ...] = ()
+    """Existing buckets to attach; empty means the program creates one managed upload bucket."""
+    infected_action: InfectedAction = InfectedAction.QUARANTINE
+    quarantine_bucket_name: str | None = None
+    """Physical name of the quarantine bucket the program creates; None lets Pulumi name it."""
+    quarantine_retention_days: int = 90
+    max_object_bytes: int = constants.DEFAULT_MAX_OBJECT_BYTES
+    memory_mb: int = 3008
+    timeout_seconds: int = 300
+    ephemeral_storage_mb: int = 3072
+    reserved_concurrency: int | None = None
+    max_event_age_seconds: int = 21600
+    findings_email: str | None = None
+    kms_key_arns: tuple[str, ...] = ()
+    log_retention_days: int = 30
+    block_unscanned_downloads: bool = True
+    """Resolved: ``auto`` is on for the managed bucket and off for attached buckets."""
+    admin_role_arns: tuple[str, ...] = ()
+    encrypted_is_infected: bool = False
+    image_retention_count: int = 10
+    tags: Mapping[str, str] = field(default_factory=dict)
+    definitions_updates: bool = True
+    definitions_schedule: str = "rate(3 hours)"
+    definitions_mirror_url: str = constants.DEFAULT_DEFINITIONS_MIRROR_URL
+    definitions_check_minutes: int = 15
+    definitions_max_age_hours: int = 24
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def resource_tags(self, stack: str) -> dict[str, str]:
+        """Tags for every AWS resource: the configured tags over the program's own."""
+        return {"app": PROJECT, "pulumi-stack": stack, **self.tags}
+
+    @property
+    def managed_upload_bucket(self) -> bool:
+        """True when no bucket is attached and the program creates the upload bucket."""
+        return not self.upload_buckets
+
+    @property
+    def definitions_interval_seconds(self) -> int | None:
+        """Seconds between updater runs for a ``rate()`` schedule; None for ``cron()``."""
+        match = _RATE.match(self.definitions_schedule)
+        if not match:
+            return None
+        return int(match.group(1)) * _UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> StackConfig:
+        """Build settings from config keys (as in ``Pulumi.yaml``) to values (strings, as Pulumi passes them, or
+        native Python values)."""
+        unknown = sorted(set(raw) - set(CONFIG_KEYS))
+        if unknown:
+            hints = [
+                f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, CONFIG_KEYS, 1)) else k
+                for k in unknown
+            ]
+            raise ConfigError(f"unknown config key(s): {', '.join(hints)}; the keys are listed in Pulumi.yaml")
+        uploads = tuple(
+            UploadBucket.parse(entry, f"uploadBuckets[{i}]") for i, entry in enumerate(_list(raw, "uploadBuckets"))
+        )
+        block = _string(raw, "blockUnscannedDownloads", "auto").lower()
+        if block not in {"auto", "true", "false"}:
+            raise ConfigError(f"blockUnscannedDownloads={block!r}: expected auto, true or false")
+        action_raw = _string(raw, "infectedAction", InfectedAction.QUARANTINE.value).lower()
+        try:
+            action = InfectedAction(action_raw)
+        except ValueError:
+            allowed = ", ".join(a.value for a in InfectedAction)
+            raise ConfigError(f"infectedAction={action_raw!r} is not one of: {allowed}") from None
+        reserved = _int(raw, "reservedConcurrency", -1)
+        return cls(
+            upload_buckets=uploads,
+            infected_action=action,
+            quarantine_bucket_name=_string(raw, "quarantineBucketName", "") or None,
+            quarantine_retention_days=_int(raw, "quarantineRetentionDays", 90),
+            max_object_bytes=_int(raw, "maxObjectBytes", constants.DEFAULT_MAX_OBJECT_BYTES),
+            memory_mb=_int(raw, "memoryMB", 3008),
+            timeout_seconds=_int(raw, "timeoutSeconds", 300),
+            ephemeral_storage_mb=_int(raw, "ephemeralStorageMB", 3072),
+            reserved_concurrency=None if reserved == -1 else reserved,
+            max_event_age_seconds=_int(raw, "maxEventAgeSeconds", 21600),
+            findings_email=_string(raw, "findingsEmail", "") or None,
+            kms_key_arns=tuple(dict.fromkeys(_strings(raw, "kmsKeyArns"))),
+            log_retention_days=_int(raw, "logRetentionDays", 30),
+            block_unscanned_downloads=block == "true" or (block == "auto" and not uploads),
+            admin_role_arns=tuple(dict.fromkeys(_strings(raw, "adminRoleArns"))),
+            encrypted_is_infected=_bool(raw, "encryptedIsInfected", False),
+            image_retention_count=_int(raw, "imageRetentionCount", 10),
+            tags=_tags(raw, "tags"),
+            definitions_updates=_bool(raw, "definitionsUpdates", True),
+            definitions_schedule=_string(raw, "definitionsSchedule", "rate(3 hours)"),
+            definitions_mirror_url=_string(raw, "definitionsMirrorUrl", constants.DEFAULT_DEFINITIONS_MIRROR_URL),
+            definitions_check_minutes=_int(raw, "definitionsCheckMinutes", 15),
+            definitions_max_age_hours=_int(raw, "definitionsMaxAgeHours", 24),
+        )
+
+
+CONFIG_KEYS = (
+    "uploadBuckets",
+    "infectedAction",
+    "quarantineBucketName",
+    "quarantineRetentionDays",
+    "maxObjectBytes",
+    "memoryMB",
+    "timeoutSeconds",
+    "ephemeralStorageMB",
+    "reservedConcurrency",
+    "maxEventAgeSeconds",
+    "findingsEmail",
+    "kmsKeyArns",
+    "logRetentionDays",
+    "blockUnscannedDownloads",
+    "adminRoleArns",
+    "encryptedIsInfected",
+    "imageRetentionCount",
+    "tags",
+    "definitionsUpdates",
+    "definitionsSchedule",
+    "definitionsMirrorUrl",
+    "definitionsCheckMinutes",
+    "definitionsMaxAgeHours",
+)
+"""Every key of the project's config namespace, as documented in Pulumi.yaml."""
+
+
+def load(project: str = PROJECT) -> StackConfig:
+    """Read this project's keys from the running Pulumi program's config (the engine passes them as strings).
+
+    Every key of the namespace is read, so a misspelt key is reported instead of silently ignored.
+    """
+    prefix = f"{project}:"
+    keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    raw = {key.removeprefix(prefix): runtime_config.get_config(key) for key in keys if key.startswith(prefix)}
+    return StackConfig.from_mapping({k: v for k, v in raw.items() if v is not None})
+
+
+def _validate(c: StackConfig) -> None:
+    names = [b.name for b in c.upload_buckets]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"uploadBuckets: {', '.join(duplicates)} listed more than once; a bucket has exactly one "
+            "notification configuration, so give one entry per bucket"
+        )
+    if c.quarantine_bucket_name is not None and not _BUCKET_NAME.match(c.quarantine_bucket_name):
+        raise ConfigError(f"quarantineBucketName={c.quarantine_bucket_name!r} is not a valid S3 bucket name")
+    if c.infected_action is InfectedAction.QUARANTINE and c.quarantine_bucket_name in names:
+        raise ConfigError(
+            f"quarantineBucketName={c.quarantine_bucket_name!r} is also in uploadBuckets: every "
+            "quarantined copy would be scanned again and quarantined again, forever"
+        )
+    _range("quarantineRetentionDays", c.quarantine_retention_days, 1, 36500)
+    _range(
+        "maxObjectBytes",
+        c.max_object_bytes,
+        1,
+        constants.CLAMD_MAX_LIMIT_BYTES,
+        "(clamd clamps its stream limits at 2 GiB - 1)",
+    )
+    _range("memoryMB", c.memory_mb, 2048, 10240, "(clamd holds the whole signature database in memory)")
+    _range("timeoutSeconds", c.timeout_seconds, 30, 900)
+    _range("ephemeralStorageMB", c.ephemeral_storage_mb, 512, 10240)
+    definitions = DEFINITIONS_HEADROOM_BYTES if c.definitions_updates else 0
+    needed_mb = -(-(c.max_object_bytes + STREAM_SPOOL_HEADROOM_BYTES + definitions) // MIB)
+    if c.ephemeral_storage_mb < needed_mb:
+        raise ConfigError(
+            f"ephemeralStorageMB={c.ephemeral_storage_mb} is too small for maxObjectBytes="
+            f"{c.max_object_bytes}: clamd spools each stream to /tmp"
+            + (" and definitions updates keep up to two databases there" if definitions else "")
+            + f", so it needs at least {needed_mb}"
+        )
+    if c.reserved_concurrency is not None:
+        _range(
+            "reservedConcurrency",
+            c.reserved_concurrency,
+            1,
+            100000,
+            "(-1 leaves the function unreserved; 0 would stop all scans)",
+        )
+    _range("maxEventAgeSeconds", c.max_event_age_seconds, 60, 21600)
+    if c.findings_email is not None and not _EMAIL.match(c.findings_email):
+        raise ConfigError(f"findingsEmail={c.findings_email!r} is not an e-mail address")
+    for i, arn in enumerate(c.kms_key_arns):
+        if not _KMS_KEY_ARN.match(arn):
+            raise ConfigError(
+                f"kmsKeyArns[{i}]={arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>;"
+                " aliases cannot be granted)"
+            )
+    for i, arn in enumerate(c.admin_role_arns):
+        if not _ROLE_ARN.match(arn):
+            raise ConfigError(f"adminRoleArns[{i}]={arn!r} is not an IAM role ARN")
+    if c.log_retention_days not in LOG_RETENTION_DAYS:
+        raise ConfigError(
+            f"logRetentionDays={c.log_retention_days} is not a CloudWatch Logs retention period "
+            f"({', '.join(map(str, LOG_RETENTION_DAYS))})"
+        )
+    _range("imageRetentionCount", c.image_retention_count, 1, 1000)
+    _validate_definitions(c)
+
+
+def _validate_definitions(c: StackConfig) -> None:
+    schedule = c.definitions_schedule
+    rate = _RATE.match(schedule)
+    if not rate and not _CRON.match(schedule):
+        raise ConfigError(
+            f"definitionsSchedule={schedule!r} is not an EventBridge schedule: use 'rate(3 hours)' "
+            "or 'cron(0 */3 * * ? *)'"
+        )
+    if rate and (rate.group(1) == "1") != (not rate.group(2).endswith("s")):
+        raise ConfigError(
+            f"definitionsSchedule={schedule!r}: EventBridge wants the singular unit for 1 and the "
+            "plural otherwise, e.g. 'rate(1 hour)', 'rate(3 hours)'"
+        )
+    if rate and int(rate.group(1)) < 1:
+        raise ConfigError(f"definitionsSchedule={schedule!r}: the rate must be at least 1")
+    url = urlparse(c.definitions_mirror_url)
+    if url.scheme not in {"http", "https"} or not url.netloc:
+        raise ConfigError(f"definitionsMirrorUrl={c.definitions_mirror_url!r} is not an http(s) URL")
+    _range("definitionsCheckMinutes", c.definitions_check_minutes, 1, 1440)
+    _range("definitionsMaxAgeHours", c.definitions_max_age_hours, 1, 24 * 30)
+    interval = c.definitions_interval_seconds
+    if c.definitions_updates and interval is not None and c.definitions_max_age_hours * 3600 <= interval:
+        raise ConfigError(
+            f"definitionsMaxAgeHours={c.definitions_max_age_hours} must exceed the time between "
+            f"updates ({schedule}), or the age alarm would always fire"
+        )
+
+
+def _range(key: str, value: int, low: int, high: int, why: str = "") -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key}={value} is out of range {low}..{high}" + (f" {why}" if why else ""))
+
+
+def _string(raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}={value!r} is not a string")
+    return value.strip()
+
+
+def _int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not an integer")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not an integer") from None
+
+
+def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "false"}:
+        return text == "true"
+    raise ConfigError(f"{key}={value!r} is not a boolean (true/false)")
+
+
+def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            raise ConfigError(
+                f"{key}: expected a list (set items with `pulumi config set --path '{key}[0]' ...`), got {value!r}"
+            ) from None
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    return value
+
+
+def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
+    items = _list(raw, key)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{key}[{i}]={item!r} is not a non-empty string")
+    return [item.strip() for item in items]
+
+
+def _tags(raw: Mapping[str, Any], key: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for i, entry in enumerate(_strings(raw, key)):
+        name, eq, value = entry.partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not name:
+            raise ConfigError(f"{key}[{i}]={entry!r}: expected 'key=value'")
+        if len(name) > 128 or len(value) > 256 or name.lower().startswith("aws:"):
+            raise ConfigError(
+                f"{key}[{i}]={entry!r}: AWS tag keys are 1..128 characters, values up to 256, and 'aws:' is reserved"
+            )
+        if name in tags:
+            raise ConfigError(f"{key}[{i}]: tag {name!r} is given twice")
+        tags[name] = value
+    if len(tags) > 45:
+        raise ConfigError(f"{key}: {len(tags)} tags; AWS allows 50 per resource and the program adds its own")
+    return tags

@@ -1,0 +1,172 @@
+"""The scanner function: container image, environment, least-privilege policy, logs and async failure handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.config import InfectedAction, StackConfig
+from infra.logs import function_log_group
+from infra.roles import ExecutionRole
+from infra.uploads import UploadTarget
+from scanner import constants
+
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+MAX_ASYNC_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class ScannerFunctionArgs:
+    """What the scanner function is wired to."""
+
+    config: StackConfig
+    image_uri: pulumi.Input[str]
+    role: ExecutionRole
+    uploads: Sequence[UploadTarget]
+    findings_topic_arn: pulumi.Input[str]
+    findings_key_arn: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: pulumi.Input[str]
+    tags: Mapping[str, str]
+    quarantine_bucket: pulumi.Input[str] | None = None
+    """Name of the quarantine bucket; required when the action is quarantine."""
+    definitions_bucket: pulumi.Input[str] | None = None
+    """Name of the definitions bucket; None when definitions are only those baked into the image."""
+
+
+def scanner_environment(
+    config: StackConfig,
+    *,
+    findings_topic_arn: pulumi.Input[str],
+    quarantine_bucket: pulumi.Input[str] | None,
+    definitions_bucket: pulumi.Input[str] | None,
+) -> dict[str, pulumi.Input[str]]:
+    """The environment scanner.config reads, keyed by the names in scanner.constants."""
+    env: dict[str, pulumi.Input[str]] = {
+        constants.ENV_INFECTED_ACTION: config.infected_action.value,
+        constants.ENV_MAX_OBJECT_BYTES: str(config.max_object_bytes),
+        constants.ENV_FINDINGS_TOPIC_ARN: findings_topic_arn,
+        constants.ENV_ENCRYPTED_IS_INFECTED: str(config.encrypted_is_infected).lower(),
+        "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+    }
+    if config.infected_action is InfectedAction.QUARANTINE:
+        if quarantine_bucket is None:
+            raise ValueError("infectedAction=quarantine needs the quarantine bucket")
+        env[constants.ENV_QUARANTINE_BUCKET] = quarantine_bucket
+    if definitions_bucket is not None:
+        env[constants.ENV_DEFINITIONS_BUCKET] = definitions_bucket
+        env[constants.ENV_DEFINITIONS_CHECK_MINUTES] = str(config.definitions_check_minutes)
+    return env
+
+
+class ScannerFunction(pulumi.ComponentResource):
+    """Image-based x86_64 function with its inline policy, log group, dead-letter queue and async invoke config."""
+
+    log_group: aws.cloudwatch.LogGroup
+    dead_letter_queue: aws.sqs.Queue
+    role_policy: aws.iam.RolePolicy
+    function: aws.lambda_.Function
+    invoke_config: aws.lambda_.FunctionEventInvokeConfig
+
+    def __init__(self, name: str, args: ScannerFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("s3clamav:scanner:ScannerFunction", name, {}, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        self.log_group = function_log_group(name, retention_days=config.log_retention_days, tags=args.tags, parent=self)
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=args.role.name,
+            policy=self._policy_json(args),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            description="Scans each new S3 object with ClamAV and tags, quarantines or deletes it",
+            package_type="Image",
+            image_uri=args.image_uri,
+            architectures=["x86_64"],
+            role=args.role.arn,
+            memory_size=config.memory_mb,
+            timeout=config.timeout_seconds,
+            ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=config.ephemeral_storage_mb),
+            reserved_concurrent_executions=config.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables=scanner_environment(
+                    config,
+                    findings_topic_arn=args.findings_topic_arn,
+                    quarantine_bucket=args.quarantine_bucket,
+                    definitions_bucket=args.definitions_bucket,
+                )
+            ),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
+            tags=dict(args.tags),
+            # Permissions first: the first invocation must already be able to log, tag and publish.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
+        )
+        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.name,
+            maximum_retry_attempts=MAX_ASYNC_RETRIES,
+            maximum_event_age_in_seconds=config.max_event_age_seconds,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=self.dead_letter_queue.arn
+                )
+            ),
+            # Lambda checks that the role may send to the destination when the config is written.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
+        )
+        self.register_outputs(
+            {
+                "functionName": self.function.name,
+                "functionArn": self.function.arn,
+                "deadLetterQueueUrl": self.dead_letter_queue.url,
+            }
+        )
+
+    def _policy_json(self, args: ScannerFunctionArgs) -> pulumi.Output[str]:
+        config = args.config
+        uploads = list(args.uploads)
+
+        def render(values: list[str]) -> str:
+            partition, region, topic, key, dlq, logs, quarantine, definitions, *bucket_names = values
+            return json.dumps(
+                policies.scanner_policy(
+                    partition=partition,
+                    region=region,
+                    uploads=[u.resolved(n) for u, n in zip(uploads, bucket_names, strict=True)],
+                    action=config.infected_action,
+                    quarantine_bucket=quarantine or None,
+                    findings_topic_arn=topic,
+                    findings_key_arn=key,
+                    dead_letter_queue_arn=dlq,
+                    log_group_arn=logs,
+                    kms_key_arns=config.kms_key_arns,
+                    definitions_bucket=definitions or None,
+                )
+            )
+
+        return pulumi.Output.all(
+            args.partition,
+            args.region,
+            args.findings_topic_arn,
+            args.findings_key_arn,
+            self.dead_letter_queue.arn,
+            self.log_group.arn,
+            "" if args.quarantine_bucket is None else args.quarantine_bucket,
+            "" if args.definitions_bucket is None else args.definitions_bucket,
+            *[u.name for u in uploads],
+        ).apply(render)

@@ -1,0 +1,246 @@
+"""Runs the real Pulumi program (``__main__.py``) against recording mocks, one fresh runtime per stack config.
+
+``deploy(settings)`` applies the ``Pulumi.yaml`` defaults the CLI would, passes every value as the string the engine
+would, runs the program and returns a ``Deployment`` holding every registration: type, name, inputs (as the provider
+would receive them: camelCase, resolved) and the dependencies the engine was told about. Call it inside a
+``@pulumi.runtime.test`` and check ``deployment.settled()``: it resolves once every resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+from infra.config import PROJECT
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+STACK = "test"
+DIGEST = "sha256:" + "ab" * 32
+ECR_PASSWORD = "ecr-token-password"
+SECRET_SIG = rpc._special_sig_key
+"""The key Pulumi puts on every serialized secret value."""
+
+
+@dataclass
+class Registration:
+    """One resource as the engine saw it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    secret_inputs: set[str]
+    """Top-level input keys sent as (or containing) secrets."""
+
+
+class ScannerMocks(Mocks):
+    """Returns the inputs plus the computed fields (ARNs, names, URLs, digests) the AWS provider would."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        name = args.name
+        physical = args.inputs.get("name") or f"{name}-0a1b2c3"
+        t = args.typ
+        if t == "aws:s3/bucket:Bucket":
+            bucket = args.inputs.get("bucket") or f"{name}-0a1b2c3"
+            state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+            return bucket, state
+        arns = {
+            "aws:iam/role:Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
+            "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
+            "aws:sqs/queue:Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}",
+            "aws:sns/topic:Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}",
+            "aws:kms/key:Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}-0000-1111",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}",
+            "aws:ecr/repository:Repository": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{physical}",
+            "aws:cloudwatch/eventRule:EventRule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{physical}",
+            "aws:cloudwatch/metricAlarm:MetricAlarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{physical}",
+        }
+        if t in arns:
+            state.update(name=physical, arn=arns[t])
+        if t == "aws:sqs/queue:Queue":
+            state["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}"
+        if t == "aws:kms/key:Key":
+            state["keyId"] = f"{name}-0000-1111"
+        if t == "aws:ecr/repository:Repository":
+            state.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}", registryId=ACCOUNT)
+        if t == "docker-build:index:Image":
+            state.update(digest=DIGEST, ref=f"{args.inputs['tags'][0]}@{DIGEST}")
+        return state.get("name", f"{name}-id"), state
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        results = {
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+                "userId": "AIDA",
+                "id": ACCOUNT,
+            },
+            "aws:index/getPartition:getPartition": {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            },
+            "aws:index/getRegion:getRegion": {
+                "region": REGION,
+                "name": REGION,
+                "id": REGION,
+                "endpoint": f"ec2.{REGION}.amazonaws.com",
+                "description": "Europe (Ireland)",
+            },
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
+                "userName": "AWS",
+                "password": ECR_PASSWORD,
+                "authorizationToken": "QVdTOnRva2Vu",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+                "expiresAt": "2030-01-01",
+                "id": REGION,
+                "registryId": ACCOUNT,
+            },
+        }
+        if args.token not in results:
+            raise NotImplementedError(f"unexpected invoke {args.token}")
+        return results[args.token]
+
+
+class RecordingMonitor(MockMonitor):
+    """MockMonitor that also keeps the exact inputs and dependencies of every registration."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        raw = json.loads(json.dumps(dict(request.object), default=_struct_to_python))
+        self.registrations[response.urn] = Registration(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            inputs=rpc.deserialize_properties(request.object),
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            secret_inputs={k for k, v in raw.items() if SECRET_SIG in json.dumps(v)},
+        )
+        return response
+
+
+def _struct_to_python(value: Any) -> Any:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(value)
+
+
+class CheckLedger:
+    """Counts checks handed to the runtime and checks the runtime actually invoked (conftest fails a test where they
+    differ, or that deployed without scheduling any)."""
+
+    def __init__(self) -> None:
+        self.deployments = 0
+        self.scheduled = 0
+        self.ran = 0
+
+
+LEDGER = CheckLedger()
+
+
+@dataclass
+class Deployment:
+    """The program's module globals and everything it registered."""
+
+    program: dict[str, Any]
+    monitor: RecordingMonitor
+    stack: pulumi.Resource
+    resources: list[pulumi.Resource] = field(default_factory=list)
+
+    def settled(self) -> pulumi.Output[Deployment]:
+        """Resolves to this deployment once every resource of the program is registered."""
+        return pulumi.Output.all(*[r.urn for r in self.resources]).apply(lambda _: self)
+
+    def verify(self, check: Callable[[Deployment], None]) -> pulumi.Output[bool]:
+        """Run ``check`` on the settled deployment; return this from a ``@pulumi.runtime.test`` function."""
+        LEDGER.scheduled += 1
+
+        def run(deployment: Deployment) -> bool:
+            LEDGER.ran += 1  # reached: a failing check fails the test itself
+            check(deployment)
+            return True
+
+        return self.settled().apply(run)
+
+    def outputs(self) -> pulumi.Output[dict[str, Any]]:
+        """The stack outputs the program exported, resolved."""
+        return pulumi.Output.all(**self.stack.outputs)  # type: ignore[attr-defined]
+
+    @property
+    def registrations(self) -> list[Registration]:
+        return list(self.monitor.registrations.values())
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.registrations if r.name == name]
+        assert len(matches) == 1, f"{len(matches)} resources named {name!r}"
+        return matches[0]
+
+
+def project_defaults() -> dict[str, Any]:
+    """Defaults declared in Pulumi.yaml, keyed by config key."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return {key: spec["default"] for key, spec in project["config"].items()}
+
+
+def stack_settings(stack: str) -> dict[str, Any]:
+    """The project's keys set in ``Pulumi.<stack>.yaml``."""
+    values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    prefix = f"{PROJECT}:"
+    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+
+
+def engine_config(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Config as the engine hands it to the program: Pulumi.yaml defaults, overridden, every value a string."""
+    merged = {**project_defaults(), **settings}
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | dict):
+            return json.dumps(value)
+        return str(value)
+
+    return {f"{PROJECT}:{key}": text(value) for key, value in merged.items()}
+
+
+def deploy(settings: Mapping[str, Any] | None = None) -> Deployment:
+    """Run ``__main__.py`` with these config keys (unset keys take their Pulumi.yaml defaults)."""
+    mocks = ScannerMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack per program run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
+    root = pulumi.runtime.settings.get_root_resource()
+    assert root is not None
+    deployment = Deployment(program={}, monitor=monitor, stack=root)
+
+    def collect(args: pulumi.ResourceTransformationArgs) -> None:
+        deployment.resources.append(args.resource)
+
+    pulumi.runtime.register_stack_transformation(collect)
+    pulumi.runtime.set_all_config(engine_config(settings or {}))
+    deployment.program = runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")
+    LEDGER.deployments += 1
+    return deployment

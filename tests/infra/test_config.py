@@ -1,0 +1,200 @@
+"""Stack settings: parsing, defaults that match Pulumi.yaml, and errors that name the key at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import CONFIG_KEYS, PROJECT, ConfigError, InfectedAction, StackConfig, UploadBucket
+from tests.infra.harness import ROOT, engine_config, project_defaults, stack_settings
+
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def parse(**settings: Any) -> StackConfig:
+    return StackConfig.from_mapping(settings)
+
+
+def test_pulumi_yaml_documents_exactly_the_keys_the_program_reads() -> None:
+    assert sorted(project_defaults()) == sorted(CONFIG_KEYS)
+
+
+def test_pulumi_yaml_declarations_are_well_formed() -> None:
+    # The CLI accepts these types only, wants `items` on arrays, and checks each default against its type.
+    python_types = {"string": str, "integer": int, "boolean": bool, "array": list}
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+    for key, spec in project["config"].items():
+        assert set(spec) <= {"type", "items", "default", "description"}, key
+        assert spec["description"].strip(), key
+        assert isinstance(spec["default"], python_types[spec["type"]]), key
+        if spec["type"] == "array":
+            assert spec["items"] == {"type": "string"}, key
+            assert all(isinstance(item, str) for item in spec["default"]), key
+
+
+def test_pulumi_yaml_defaults_are_the_program_defaults() -> None:
+    # What the CLI passes when a stack sets nothing must equal what the program assumes when a key is absent.
+    from_engine = StackConfig.from_mapping({k.split(":", 1)[1]: v for k, v in engine_config({}).items()})
+    assert from_engine == StackConfig.from_mapping({})
+
+
+def test_defaults() -> None:
+    config = parse()
+    assert config == StackConfig()
+    assert config.upload_buckets == ()
+    assert config.managed_upload_bucket
+    assert config.infected_action is InfectedAction.QUARANTINE
+    assert config.quarantine_retention_days == 90
+    assert (config.memory_mb, config.timeout_seconds, config.ephemeral_storage_mb) == (3008, 300, 3072)
+    assert config.max_object_bytes == 1024**3
+    assert config.reserved_concurrency is None
+    assert config.block_unscanned_downloads is True
+    assert config.definitions_updates is True
+    assert config.definitions_schedule == "rate(3 hours)"
+    assert config.definitions_interval_seconds == 3 * 3600
+    assert config.definitions_mirror_url == "https://database.clamav.net"
+    assert (config.definitions_check_minutes, config.definitions_max_age_hours) == (15, 24)
+
+
+def test_engine_strings_are_typed() -> None:
+    config = StackConfig.from_mapping(
+        {
+            "uploadBuckets": '["corp-uploads/incoming/", "partner-drop/inbound/*.zip", "plain-bucket"]',
+            "memoryMB": "4096",
+            "reservedConcurrency": "25",
+            "encryptedIsInfected": "true",
+            "tags": '["team=security", "environment=prod"]',
+            "kmsKeyArns": f'["{KEY_ARN}", "{KEY_ARN}"]',
+        }
+    )
+    assert config.upload_buckets == (
+        UploadBucket("corp-uploads", "incoming/", None),
+        UploadBucket("partner-drop", "inbound/", ".zip"),
+        UploadBucket("plain-bucket", None, None),
+    )
+    assert (config.memory_mb, config.reserved_concurrency, config.encrypted_is_infected) == (4096, 25, True)
+    assert config.tags == {"team": "security", "environment": "prod"}
+    assert config.kms_key_arns == (KEY_ARN,)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("bucket-a", UploadBucket("bucket-a")),
+        ("bucket-a/", UploadBucket("bucket-a")),
+        ("bucket-a/in/", UploadBucket("bucket-a", "in/")),
+        ("bucket-a/in/*.pdf", UploadBucket("bucket-a", "in/", ".pdf")),
+        ("bucket-a/*.pdf", UploadBucket("bucket-a", None, ".pdf")),
+        ("my.dotted.bucket/a/b/c", UploadBucket("my.dotted.bucket", "a/b/c")),
+    ],
+)
+def test_upload_bucket_entries(entry: str, expected: UploadBucket) -> None:
+    assert UploadBucket.parse(entry, "uploadBuckets[0]") == expected
+
+
+@pytest.mark.parametrize(
+    ("uploads", "setting", "expected"),
+    [
+        ([], "auto", True),
+        (["existing-bucket"], "auto", False),
+        (["existing-bucket"], "true", True),
+        ([], "false", False),
+    ],
+)
+def test_block_unscanned_downloads_defaults_by_bucket_kind(uploads: list[str], setting: str, expected: bool) -> None:
+    assert parse(uploadBuckets=uploads, blockUnscannedDownloads=setting).block_unscanned_downloads is expected
+
+
+def test_definitions_interval_for_cron_is_unknown() -> None:
+    config = parse(definitionsSchedule="cron(0 */6 * * ? *)")
+    assert config.definitions_interval_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "key", "fragment"),
+    [
+        # configuration that would loop
+        (
+            {"uploadBuckets": ["corp-uploads"], "quarantineBucketName": "corp-uploads"},
+            "quarantineBucketName",
+            "scanned again",
+        ),
+        # unknown action
+        ({"infectedAction": "shred"}, "infectedAction", "tag, quarantine, delete"),
+        # sizes out of range
+        ({"maxObjectBytes": 0}, "maxObjectBytes", "out of range 1..2147483647"),
+        ({"maxObjectBytes": 2**31}, "maxObjectBytes", "out of range 1..2147483647"),
+        ({"memoryMB": 1024}, "memoryMB", "out of range 2048..10240"),
+        ({"memoryMB": 10241}, "memoryMB", "out of range 2048..10240"),
+        ({"timeoutSeconds": 901}, "timeoutSeconds", "out of range 30..900"),
+        ({"ephemeralStorageMB": 10241}, "ephemeralStorageMB", "out of range 512..10240"),
+        ({"maxObjectBytes": 2 * 1024**3 - 1}, "ephemeralStorageMB", "at least 3584"),
+        ({"maxObjectBytes": 1024**3, "ephemeralStorageMB": 2559}, "ephemeralStorageMB", "at least 2560"),
+        (
+            {"maxObjectBytes": 1024**3, "ephemeralStorageMB": 1535, "definitionsUpdates": False},
+            "ephemeralStorageMB",
+            "at least 1536",
+        ),
+        ({"reservedConcurrency": 0}, "reservedConcurrency", "0 would stop all scans"),
+        ({"maxEventAgeSeconds": 30}, "maxEventAgeSeconds", "out of range 60..21600"),
+        ({"quarantineRetentionDays": 0}, "quarantineRetentionDays", "out of range"),
+        ({"imageRetentionCount": 0}, "imageRetentionCount", "out of range"),
+        # missing required key: an entry without its bucket name
+        ({"uploadBuckets": ["/incoming/"]}, "uploadBuckets[0]", "bucket name is required"),
+        ({"uploadBuckets": ["ok-bucket", ""]}, "uploadBuckets[1]", "bucket name is required"),
+        # malformed values
+        ({"uploadBuckets": ["Not_A_Bucket"]}, "uploadBuckets[0]", "not a valid S3 bucket name"),
+        ({"uploadBuckets": ["b-1/a*b*c"]}, "uploadBuckets[0]", "more than one '*'"),
+        ({"uploadBuckets": ["dup-bucket/a/", "dup-bucket/b/"]}, "uploadBuckets", "more than once"),
+        ({"uploadBuckets": "corp-uploads"}, "uploadBuckets", "expected a list"),
+        ({"memoryMB": "lots"}, "memoryMB", "not an integer"),
+        ({"encryptedIsInfected": "maybe"}, "encryptedIsInfected", "not a boolean"),
+        ({"blockUnscannedDownloads": "sometimes"}, "blockUnscannedDownloads", "auto, true or false"),
+        ({"kmsKeyArns": ["alias/my-key"]}, "kmsKeyArns[0]", "not a KMS key ARN"),
+        ({"adminRoleArns": ["arn:aws:iam::123456789012:user/bob"]}, "adminRoleArns[0]", "not an IAM role ARN"),
+        ({"findingsEmail": "security"}, "findingsEmail", "not an e-mail address"),
+        ({"logRetentionDays": 31}, "logRetentionDays", "not a CloudWatch Logs retention period"),
+        ({"tags": ["team"]}, "tags[0]", "expected 'key=value'"),
+        ({"tags": ["aws:owner=me"]}, "tags[0]", "'aws:' is reserved"),
+        ({"quarantineBucketName": "UPPER"}, "quarantineBucketName", "not a valid S3 bucket name"),
+        ({"definitionsSchedule": "every 3 hours"}, "definitionsSchedule", "not an EventBridge schedule"),
+        ({"definitionsSchedule": "rate(1 hours)"}, "definitionsSchedule", "singular unit"),
+        ({"definitionsSchedule": "rate(3 hour)"}, "definitionsSchedule", "singular unit"),
+        ({"definitionsMirrorUrl": "ftp://mirror.example"}, "definitionsMirrorUrl", "not an http(s) URL"),
+        ({"definitionsCheckMinutes": 0}, "definitionsCheckMinutes", "out of range 1..1440"),
+        ({"definitionsMaxAgeHours": 3}, "definitionsMaxAgeHours", "must exceed the time between updates"),
+        # a typo is not silently ignored
+        ({"infectedActon": "delete"}, "infectedActon", "did you mean infectedAction?"),
+    ],
+)
+def test_bad_configuration_names_the_key(settings: dict[str, Any], key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        StackConfig.from_mapping(settings)
+    message = str(error.value)
+    assert key in message
+    assert fragment in message
+
+
+def test_quarantine_bucket_may_share_a_name_only_when_not_quarantining() -> None:
+    config = parse(uploadBuckets=["corp-uploads"], quarantineBucketName="corp-uploads", infectedAction="tag")
+    assert config.infected_action is InfectedAction.TAG
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_files_are_valid(stack: str) -> None:
+    config = StackConfig.from_mapping(stack_settings(stack))
+    assert config.infected_action is InfectedAction.QUARANTINE
+
+
+def test_prod_example_attaches_filtered_buckets() -> None:
+    config = StackConfig.from_mapping(stack_settings("prod"))
+    assert config.upload_buckets == (
+        UploadBucket("example-customer-uploads", "incoming/"),
+        UploadBucket("example-partner-drop", "inbound/", ".zip"),
+    )
+    assert config.block_unscanned_downloads is True
+    assert config.max_object_bytes == 2**31 - 1
