@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlparse
 
 from scanner import constants as c
 from scanner.exceptions import SettingsError
 
 N = TypeVar("N", int, float)
+
+DEFAULT_DEFINITIONS_DIR = "/tmp/definitions"
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class InfectedAction(StrEnum):
@@ -55,6 +60,8 @@ class Settings:
     stream_chunk_bytes: int = c.DEFAULT_STREAM_CHUNK_BYTES
     definitions_bucket: str | None = None
     definitions_check_minutes: float = 15.0
+    definitions_dir: Path = Path(DEFAULT_DEFINITIONS_DIR)
+    """Where published definitions are downloaded (one directory per set)."""
     clamd: ClamdSettings = ClamdSettings()
 
     def __post_init__(self) -> None:
@@ -84,6 +91,7 @@ class Settings:
             stream_chunk_bytes=_int(env, c.ENV_STREAM_CHUNK_BYTES, c.DEFAULT_STREAM_CHUNK_BYTES),
             definitions_bucket=env.get(c.ENV_DEFINITIONS_BUCKET) or None,
             definitions_check_minutes=_float(env, c.ENV_DEFINITIONS_CHECK_MINUTES, 15.0),
+            definitions_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
             clamd=clamd,
         )
 
@@ -110,6 +118,84 @@ def validate(settings: Settings) -> None:
         raise SettingsError(f"{c.ENV_CLAMD_START_TIMEOUT} and {c.ENV_CLAMD_SCAN_TIMEOUT} must be positive")
     if settings.definitions_check_minutes <= 0:
         raise SettingsError(f"{c.ENV_DEFINITIONS_CHECK_MINUTES} must be positive")
+    if not settings.definitions_dir.is_absolute():
+        raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.definitions_dir)!r} is not an absolute path")
+
+
+@dataclass(frozen=True)
+class UpdaterSettings:
+    """The definitions updater (scanner.update): what freshclam fetches, from where, and where it is published."""
+
+    definitions_bucket: str
+    """Private, versioned bucket the database files and the manifest are published to."""
+    mirror_url: str = c.DEFAULT_DEFINITIONS_MIRROR_URL
+    """The official CDN (freshclam's DatabaseMirror) or a private mirror (PrivateMirror), e.g. one cvdupdate serves."""
+    databases: tuple[str, ...] = c.OFFICIAL_DATABASES
+    """Official databases to fetch (main, daily, bytecode); the others are excluded."""
+    extra_urls: tuple[str, ...] = ()
+    """Additional signature files (freshclam's DatabaseCustomURL), e.g. unofficial .ndb/.hdb sets."""
+    work_dir: Path = Path(DEFAULT_DEFINITIONS_DIR)
+    """Scratch space under /tmp: freshclam's database directory, its config, the verified set."""
+    freshclam_binary: str = "freshclam"
+    clamscan_binary: str = "clamscan"
+    freshclam_timeout_s: float = 600.0
+    """Bounded wait for one freshclam run (the whole database is ~230 MB)."""
+    freshclam_attempts: int = 3
+    """freshclam's MaxAttempts per mirror (it pauses between attempts)."""
+    verify_timeout_s: float = 300.0
+    """Bounded wait for clamscan to load the complete set once before it is published."""
+
+    def __post_init__(self) -> None:
+        validate_updater(self)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> UpdaterSettings:
+        """Build updater settings from environment variables (names in scanner.constants)."""
+        env = os.environ if environ is None else environ
+        raw_databases = (env.get(c.ENV_DEFINITIONS_DATABASES) or "").strip()
+        if not raw_databases:
+            databases: tuple[str, ...] = c.OFFICIAL_DATABASES
+        elif raw_databases.lower() == "none":
+            databases = ()
+        else:
+            databases = tuple(d.lower() for d in _split(raw_databases))
+        return cls(
+            definitions_bucket=env.get(c.ENV_DEFINITIONS_BUCKET) or "",
+            mirror_url=(env.get(c.ENV_DEFINITIONS_MIRROR_URL) or c.DEFAULT_DEFINITIONS_MIRROR_URL).strip(),
+            databases=databases,
+            extra_urls=tuple(_split(env.get(c.ENV_DEFINITIONS_EXTRA_URLS) or "")),
+            work_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
+        )
+
+
+def validate_updater(settings: UpdaterSettings) -> None:
+    """Reject updater settings that cannot work, naming the environment variable at fault."""
+    if not settings.definitions_bucket:
+        raise SettingsError(f"{c.ENV_DEFINITIONS_BUCKET} is required by the definitions updater")
+    mirror = urlparse(settings.mirror_url)
+    if mirror.scheme not in {"http", "https"} or not mirror.hostname:
+        raise SettingsError(f"{c.ENV_DEFINITIONS_MIRROR_URL}={settings.mirror_url!r} is not an http(s) URL")
+    unknown = [d for d in settings.databases if d not in c.OFFICIAL_DATABASES]
+    if unknown or len(set(settings.databases)) != len(settings.databases):
+        raise SettingsError(
+            f"{c.ENV_DEFINITIONS_DATABASES}={','.join(settings.databases)!r}: expected distinct names among "
+            f"{', '.join(c.OFFICIAL_DATABASES)} (or 'none')"
+        )
+    for url in settings.extra_urls:
+        parsed = urlparse(url)
+        name = parsed.path.rsplit("/", 1)[-1]
+        if parsed.scheme not in {"http", "https", "ftp", "ftps", "file"} or "." not in name:
+            raise SettingsError(
+                f"{c.ENV_DEFINITIONS_EXTRA_URLS}: {url!r} is not an http(s), ftp(s) or file URL naming a database file"
+            )
+    if not settings.databases and not settings.extra_urls:
+        raise SettingsError(
+            f"{c.ENV_DEFINITIONS_DATABASES}=none and no {c.ENV_DEFINITIONS_EXTRA_URLS}: there is nothing to fetch"
+        )
+    if not settings.work_dir.is_absolute():
+        raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.work_dir)!r} is not an absolute path")
+    if settings.freshclam_timeout_s <= 0 or settings.verify_timeout_s <= 0 or settings.freshclam_attempts < 1:
+        raise SettingsError("freshclam and verification timeouts and freshclam's attempts must be positive")
 
 
 def ensure_not_source(settings: Settings, source_bucket: str) -> None:
@@ -118,6 +204,11 @@ def ensure_not_source(settings: Settings, source_bucket: str) -> None:
         raise SettingsError(
             f"{c.ENV_QUARANTINE_BUCKET}={source_bucket!r} equals the scanned bucket: quarantine would loop forever"
         )
+
+
+def _split(raw: str) -> list[str]:
+    """Items of a comma- or whitespace-separated list."""
+    return [item for item in _LIST_SEPARATORS.split(raw.strip()) if item]
 
 
 def _action(raw: str) -> InfectedAction:

@@ -19,6 +19,11 @@ ENV_CLAMD_DISABLE_CACHE: Final = "CLAMD_DISABLE_CACHE"
 ENV_STREAM_CHUNK_BYTES: Final = "STREAM_CHUNK_BYTES"
 ENV_DEFINITIONS_BUCKET: Final = "DEFINITIONS_BUCKET"
 ENV_DEFINITIONS_CHECK_MINUTES: Final = "DEFINITIONS_CHECK_MINUTES"
+ENV_DEFINITIONS_DIR: Final = "DEFINITIONS_DIR"
+# Read by the definitions updater (scanner.update; set by infra/definitions.py).
+ENV_DEFINITIONS_MIRROR_URL: Final = "DEFINITIONS_MIRROR_URL"
+ENV_DEFINITIONS_DATABASES: Final = "DEFINITIONS_DATABASES"
+ENV_DEFINITIONS_EXTRA_URLS: Final = "DEFINITIONS_EXTRA_URLS"
 
 # Tags written on scanned objects.
 TAG_STATUS: Final = "scan-status"
@@ -47,6 +52,15 @@ CLAMD_MAX_LIMIT_BYTES: Final = 2 * 1024**3 - 1
 DEFAULT_MAX_OBJECT_BYTES: Final = 1024**3
 MIN_STREAM_CHUNK_BYTES: Final = 64 * 1024
 DEFAULT_STREAM_CHUNK_BYTES: Final = 256 * 1024
+
+# Virus definitions: the official CDN and databases, and the metrics the definitions age alarm watches.
+DEFAULT_DEFINITIONS_MIRROR_URL: Final = "https://database.clamav.net"
+OFFICIAL_DATABASES: Final = ("main", "daily", "bytecode")
+METRIC_DEFINITIONS_AGE: Final = "DefinitionsAgeHours"
+METRIC_DEFINITIONS_UPDATE_FAILED: Final = "DefinitionsUpdateFailed"
+METRIC_DEFINITIONS_RELOADED: Final = "DefinitionsReloaded"
+METRIC_DEFINITIONS_PUBLISHED: Final = "DefinitionsPublished"
+METRIC_DEFINITIONS_PUBLISH_FAILED: Final = "DefinitionsPublishFailed"
 
 POWERTOOLS_SERVICE: Final = "s3-clamav-scanner"
 METRICS_NAMESPACE: Final = "S3ClamAVScanner"

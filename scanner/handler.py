@@ -30,7 +30,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_runtime().handle(event)
 
 
-# Start clamd during Lambda's init phase, once per execution environment: loading the database overlaps
-# with the first invocation's start and is never paid again while the environment stays warm.
+# Start clamd during Lambda's init phase, once per execution environment (after fetching the published
+# definitions, when a definitions bucket is configured): loading the database overlaps with the first
+# invocation's start and is never paid again while the environment stays warm.
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
-    get_runtime().daemon.start()
+    get_runtime().start()

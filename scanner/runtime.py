@@ -11,6 +11,7 @@ from botocore.config import Config
 
 from scanner.clamd import ClamdDaemon
 from scanner.config import Settings
+from scanner.definitions.watcher import DefinitionsWatcher
 from scanner.engine import engine_label
 from scanner.events import Delivery, Ignored, Malformed, ObjectRef, parse_event
 from scanner.observability import logger, metrics
@@ -35,8 +36,14 @@ class ScannerRuntime:
     sns_client: Any | None = None
     on_outcome: Callable[[Outcome], None] | None = None
     """Called with every outcome (the local pipeline prints verdict lines with it)."""
+    definitions: DefinitionsWatcher | None = None
+    """Published definitions (built from the settings when a definitions bucket is configured)."""
     _engine: str | None = field(default=None, init=False)
     _engine_pid: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.definitions is None and self.settings.definitions_bucket:
+            self.definitions = DefinitionsWatcher.from_settings(self.settings, self.s3_client)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, session: boto3.Session | None = None) -> ScannerRuntime:
@@ -63,6 +70,22 @@ class ScannerRuntime:
         """Drop the cached version (after a database reload)."""
         self._engine = None
 
+    def start(self) -> None:
+        """Cold start: fetch the published definitions (when configured), then spawn clamd on them (non-blocking)."""
+        database_dir = self.definitions.prepare() if self.definitions else None
+        self.daemon.stop()
+        self.daemon.start(database_dir)
+        self.forget_engine()
+
+    def refresh_definitions(self) -> None:
+        """Before scanning: the cold start if init did not do it, else switch to newer definitions when due."""
+        if self.definitions is None:
+            return
+        if not self.definitions.prepared:
+            self.start()
+        elif self.definitions.refresh(self.daemon):
+            self.forget_engine()
+
     def processor(self) -> ObjectProcessor:
         store = ObjectStore(self.s3_client)
         scanner = ObjectScanner(self.daemon, store, encrypted_is_infected=self.settings.encrypted_is_infected)
@@ -71,6 +94,7 @@ class ScannerRuntime:
     def handle(self, event: Any) -> dict[str, Any]:
         """Process every record of an event; one record's failure never stops the others."""
         deliveries, is_sqs = parse_event(event)
+        self.refresh_definitions()
         self.daemon.ensure_running()
         processor = self.processor()
         failed_messages: list[str] = []
