@@ -209,7 +209,10 @@ def upload_bucket_policy(
             [objects_arn(partition, upload.name, upload.prefix, upload.suffix)],
             exempt_arns,
         )
-        statement["Condition"]["StringNotEquals"] = {f"s3:ExistingObjectTag/{constants.TAG_STATUS}": "CLEAN"}
+        # A negated operator with a list means "none of these": CLEAN objects and released false positives download.
+        statement["Condition"]["StringNotEquals"] = {
+            f"s3:ExistingObjectTag/{constants.TAG_STATUS}": list(constants.DOWNLOADABLE_STATUSES)
+        }
         statements.append(statement)
         statements.append(_deny_forged_scan_tags(partition, upload, exempt_arns))
     if not statements:

@@ -87,7 +87,7 @@ def quarantine(
         logger.info("quarantine copy already present", extra={"quarantine": location})
         return location
     try:
-        version = store.copy(ref, source.size, quarantine_bucket, key, provenance(ref, verdict, engine, when))
+        version = store.copy(ref, source, quarantine_bucket, key, provenance(ref, verdict, engine, when))
         copied = ObjectRef(quarantine_bucket, key, version)
         store.client.put_object_tagging(
             Bucket=quarantine_bucket,

@@ -31,6 +31,8 @@ TAG_DETAIL: Final = "scan-detail"
 TAG_TIME: Final = "scan-time"
 TAG_ENGINE: Final = "scan-engine"
 SCAN_TAG_KEYS: Final = (TAG_STATUS, TAG_DETAIL, TAG_TIME, TAG_ENGINE)
+# scan-status values the download block lets through (scanner.verdict.ScanStatus CLEAN and RELEASED).
+DOWNLOADABLE_STATUSES: Final = ("CLEAN", "RELEASED")
 # Written by `scanner quarantine release` on the restored object and on the quarantine copy.
 TAG_RELEASED_BY: Final = "scan-released-by"
 TAG_RELEASE_REASON: Final = "scan-release-reason"

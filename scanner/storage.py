@@ -35,6 +35,7 @@ class ObjectInfo:
     version_id: str | None
     encryption: str | None
     metadata: dict[str, str]
+    content_type: str | None = None
 
     @property
     def etag_is_md5(self) -> bool:
@@ -64,6 +65,7 @@ class ObjectStore:
             version_id=reply.get("VersionId"),
             encryption=reply.get("ServerSideEncryption"),
             metadata=dict(reply.get("Metadata", {})),
+            content_type=reply.get("ContentType"),
         )
 
     def open(self, ref: ObjectRef) -> Any:
@@ -80,27 +82,22 @@ class ObjectStore:
         """Delete exactly this version (permanently, when the bucket is versioned)."""
         self.client.delete_object(**_version_args(ref))
 
-    def copy(self, source: ObjectRef, size: int, bucket: str, key: str, metadata: Mapping[str, str]) -> str | None:
-        """Server-side copy of one version; multipart above the single-copy limit. Returns the new version id."""
+    def copy(
+        self, source: ObjectRef, info: ObjectInfo, bucket: str, key: str, metadata: Mapping[str, str]
+    ) -> str | None:
+        """Server-side copy of one version with new metadata (Content-Type kept); multipart above the single-copy
+        limit. Returns the new version id when S3 reports it."""
         copy_source = {"Bucket": source.bucket, "Key": source.key}
         if source.version_id:
             copy_source["VersionId"] = source.version_id
-        if size <= self.single_copy_limit:
+        extra: dict[str, Any] = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
+        if info.content_type:
+            extra["ContentType"] = info.content_type
+        if info.size <= self.single_copy_limit:
             reply = self.client.copy_object(
-                Bucket=bucket,
-                Key=key,
-                CopySource=copy_source,
-                MetadataDirective="REPLACE",
-                Metadata=dict(metadata),
-                TaggingDirective="REPLACE",
+                Bucket=bucket, Key=key, CopySource=copy_source, TaggingDirective="REPLACE", **extra
             )
             return reply.get("VersionId")
         config = TransferConfig(multipart_threshold=self.single_copy_limit, multipart_chunksize=512 * 1024**2)
-        self.client.copy(
-            copy_source,
-            bucket,
-            key,
-            ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE"},
-            Config=config,
-        )
+        self.client.copy(copy_source, bucket, key, ExtraArgs=extra, Config=config)
         return None

@@ -140,7 +140,7 @@ def test_download_block_covers_exactly_the_scanned_keys() -> None:
         "Resource": ["arn:aws:s3:::partner-drop/inbound/*.zip"],
         "Condition": {
             "ArnNotEquals": {"aws:PrincipalArn": [ROLE]},
-            "StringNotEquals": {"s3:ExistingObjectTag/scan-status": "CLEAN"},
+            "StringNotEquals": {"s3:ExistingObjectTag/scan-status": ["CLEAN", "RELEASED"]},
         },
     }
 

@@ -350,7 +350,7 @@ def test_managed_upload_bucket_is_hardened(block: str, denies_unscanned: bool) -
                 "Resource": [f"arn:aws:s3:::{MANAGED_BUCKET}/*"],
                 "Condition": {
                     "ArnNotEquals": {"aws:PrincipalArn": [SCANNER_ROLE]},
-                    "StringNotEquals": {"s3:ExistingObjectTag/scan-status": "CLEAN"},
+                    "StringNotEquals": {"s3:ExistingObjectTag/scan-status": ["CLEAN", "RELEASED"]},
                 },
             }
         assert ("DenyForgedScanTags" in policy) is denies_unscanned

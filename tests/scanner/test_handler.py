@@ -86,7 +86,7 @@ def test_lambda_handler_entry_point_uses_the_installed_runtime(make_runtime, mak
 def test_eicar_is_quarantined_with_provenance(make_runtime, make_bucket, s3, body: bytes, key: str) -> None:
     runtime = make_runtime()
     bucket = make_bucket(versioned=True)
-    event = put_and_event(s3, bucket, key, body)
+    event = put_and_event(s3, bucket, key, body, ContentType="application/x-sample")
     version = event["Records"][0]["s3"]["object"]["versionId"]
     result = runtime.handle(event)
     assert statuses(result) == ["INFECTED"]
@@ -95,6 +95,7 @@ def test_eicar_is_quarantined_with_provenance(make_runtime, make_bucket, s3, bod
     assert s3.list_object_versions(Bucket=bucket).get("Versions", []) == []
     head = s3.head_object(Bucket=quarantine, Key=f"{bucket}/{key}")
     assert head["ContentLength"] == len(body)
+    assert head["ContentType"] == "application/x-sample"
     assert head["Metadata"] == {
         "source-bucket": bucket,
         "source-key": key,

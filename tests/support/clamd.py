@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from scanner.clamd import ClamdDaemon
+from scanner.cli.demo import EICAR as EICAR
 from scanner.config import ClamdSettings
 
 SIGNATURES = Path(__file__).resolve().parents[1] / "signatures"
-EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_NAME = "Eicar-Test-Signature-Body.UNOFFICIAL"
 TESTFILE_NAME = "ClamAV-Test-File.UNOFFICIAL"
 TESTFILES = Path("/usr/share/clamav-testfiles")

@@ -1,0 +1,437 @@
+"""The local pipeline: an embedded S3/SQS/SNS endpoint (moto), a clamd, and the upload -> queue -> handler wiring.
+
+The upload bucket's ObjectCreated notifications go to an SQS queue that stands in for Lambda's asynchronous
+invocation queue; a worker hands each message's event to `scanner.handler.lambda_handler`, one event per
+invocation, with Lambda's asynchronous retry policy (2 retries, then the dead-letter queue). One worker, one
+runtime, one clamd: one warm execution environment, which handles one invocation at a time as in Lambda.
+
+moto is imported here only, when the pipeline starts: it is a development dependency, never in the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scanner import handler
+from scanner.clamd import ClamdDaemon
+from scanner.cli import defaults
+from scanner.cli.errors import CliError
+from scanner.config import ClamdSettings, InfectedAction, Settings
+from scanner.exceptions import ScannerError
+from scanner.observability import logger, metrics
+from scanner.process import Outcome
+from scanner.runtime import ScannerRuntime
+
+_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+_VISIBILITY_TIMEOUT_S = 900
+"""Lambda's longest timeout: a message is never redelivered while its invocation still runs."""
+_POLL_WAIT_S = 1
+"""Long-poll wait; also bounds how long the worker takes to notice a shutdown."""
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How the local pipeline is set up."""
+
+    upload_bucket: str
+    """Bucket whose uploads are scanned (created, versioned, notifications to the events queue)."""
+    quarantine_bucket: str
+    """Where infected objects are moved (created, versioned)."""
+    database: Path
+    """Signature database directory (.ndb/.hdb/.cvd ...)."""
+    clamd_binary: str
+    """clamd executable."""
+    port: int = defaults.DEFAULT_PORT
+    """Port of the embedded endpoint on 127.0.0.1; 0 picks a free one."""
+    copy_database: bool = False
+    """Copy the database into the work directory (small sets only: clamd's AppArmor profile reads /tmp)."""
+    max_attempts: int = 3
+    """Invocations per event: Lambda's asynchronous invocation retries a failed event twice."""
+    retry_delay_s: int = 1
+    """Delay before the first retry (doubled for the second); Lambda waits about 1 and 2 minutes."""
+    clamd_start_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that failed every attempt and was sent to the dead-letter queue."""
+
+    message_id: str
+    attempts: int
+    error: str
+    event: Any
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    """A failed invocation that will be retried."""
+
+    message_id: str
+    attempt: int
+    error: str
+    delay_s: int
+
+
+@dataclass
+class LocalContext:
+    """The Lambda context attributes the handler's libraries read."""
+
+    aws_request_id: str
+    function_name: str = "scanner-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scanner-local"
+    log_group_name: str = "/aws/lambda/scanner-local"
+    log_stream_name: str = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
+class EventWorker:
+    """Receives events from the queue and invokes the handler with each; retries, then dead-letters."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        dead_letter_url: str,
+        invoke: Callable[[Any, LocalContext], Any],
+        *,
+        max_attempts: int,
+        retry_delay_s: int,
+        on_retry: Callable[[RetryScheduled], None] | None = None,
+        on_dead_letter: Callable[[DeadLetter], None] | None = None,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.dead_letter_url = dead_letter_url
+        self.invoke = invoke
+        self.max_attempts = max_attempts
+        self.retry_delay_s = retry_delay_s
+        self.on_retry = on_retry
+        self.on_dead_letter = on_dead_letter
+        self.invocations = 0
+        self.stop_requested = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> bool:
+        """Ask the worker to stop after the current invocation; True when it has stopped."""
+        self.stop_requested.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self.stop_requested.is_set():
+            try:
+                reply = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=_POLL_WAIT_S,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                )
+            except (BotoCoreError, ClientError) as err:
+                if self.stop_requested.is_set():
+                    return
+                logger.warning("receiving from the events queue failed", extra={"error": str(err)})
+                self.stop_requested.wait(1)
+                continue
+            for message in reply.get("Messages", []):
+                if self.stop_requested.is_set():
+                    return
+                self.handle(message)
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """One asynchronous invocation of the handler with the message's event."""
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        self.invocations += 1
+        try:
+            event = json.loads(message["Body"])
+            self.invoke(event, LocalContext(aws_request_id=str(uuid.uuid4())))
+        except Exception as err:  # noqa: BLE001 - a failed invocation, whatever raised: Lambda's retry policy applies
+            self._failed(message, attempt, f"{type(err).__name__}: {err}")
+        else:
+            self._delete(message)
+        finally:
+            # Metrics are not published locally (POWERTOOLS_METRICS_DISABLED); drop what the invocation recorded.
+            metrics.clear_metrics()
+
+    def _failed(self, message: dict[str, Any], attempt: int, error: str) -> None:
+        if attempt < self.max_attempts:
+            delay = self.retry_delay_s * 2 ** (attempt - 1)
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
+            )
+            if self.on_retry:
+                self.on_retry(RetryScheduled(message["MessageId"], attempt, error, delay))
+            return
+        self.sqs.send_message(
+            QueueUrl=self.dead_letter_url,
+            MessageBody=message["Body"],
+            MessageAttributes={
+                "ErrorMessage": {"DataType": "String", "StringValue": error[:1000]},
+                "Attempts": {"DataType": "Number", "StringValue": str(attempt)},
+            },
+        )
+        self._delete(message)
+        if self.on_dead_letter:
+            try:
+                event = json.loads(message["Body"])
+            except ValueError:
+                event = message["Body"]
+            self.on_dead_letter(DeadLetter(message["MessageId"], attempt, error, event))
+
+    def _delete(self, message: dict[str, Any]) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@dataclass
+class LocalPipeline:
+    """Everything `scanner local` runs; `start()` then `stop()` (idempotent, safe after a failed start)."""
+
+    options: PipelineOptions
+    on_outcome: Callable[[Outcome], None] | None = None
+    on_retry: Callable[[RetryScheduled], None] | None = None
+    on_dead_letter: Callable[[DeadLetter], None] | None = None
+    endpoint_url: str | None = field(default=None, init=False)
+    work_dir: Path | None = field(default=None, init=False)
+    queue_url: str | None = field(default=None, init=False)
+    dead_letter_url: str | None = field(default=None, init=False)
+    findings_topic_arn: str | None = field(default=None, init=False)
+    findings_queue_url: str | None = field(default=None, init=False)
+    daemon: ClamdDaemon | None = field(default=None, init=False)
+    runtime: ScannerRuntime | None = field(default=None, init=False)
+    worker: EventWorker | None = field(default=None, init=False)
+    _server: Any = field(default=None, init=False, repr=False)
+    _session: boto3.Session | None = field(default=None, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def clamd_pid(self) -> int | None:
+        return self.daemon.pid if self.daemon else None
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            self._session = boto3.Session(region_name=defaults.LOCAL_REGION, **defaults.LOCAL_CREDENTIALS)
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A client to the embedded endpoint (boto3 clients are thread-safe: one per service is shared)."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
+        return self._clients[service]
+
+    def start(self) -> None:
+        if self.options.upload_bucket == self.options.quarantine_bucket:
+            raise CliError("the upload and quarantine buckets must differ: quarantine would scan its own copies")
+        _quiet_libraries()
+        self._start_endpoint()
+        self._create_resources()
+        self._start_clamd()
+        self._start_worker()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+        if self.runtime is not None:
+            handler.set_runtime(None)
+            self.runtime = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            self.work_dir = None
+
+    def __enter__(self) -> LocalPipeline:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start_endpoint(self) -> None:
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as err:
+            raise CliError(
+                "scanner local needs moto[server], a development dependency: .venv/bin/pip install -r requirements.txt"
+            ) from err
+        port = self.options.port
+        if port:
+            _require_free_port(port)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._server = server
+        host, bound = server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{bound}"
+
+    def _create_resources(self) -> None:
+        s3, sqs, sns = self.client("s3"), self.client("sqs"), self.client("sns")
+        for bucket in (self.options.upload_bucket, self.options.quarantine_bucket):
+            try:
+                s3.create_bucket(Bucket=bucket)
+            except ClientError as err:
+                raise CliError(f"cannot create bucket {bucket!r}: {err}") from err
+        # Versioned like the deployed quarantine bucket (release and purge work on versions). The upload bucket is
+        # not: moto's notifications carry no versionId, so the scanner's delete after quarantine would only add a
+        # delete marker and leave the infected bytes behind as a noncurrent version.
+        s3.put_bucket_versioning(Bucket=self.options.quarantine_bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.dead_letter_url = sqs.create_queue(QueueName=defaults.DEAD_LETTER_QUEUE)["QueueUrl"]
+        self.queue_url = sqs.create_queue(
+            QueueName=defaults.EVENTS_QUEUE, Attributes={"VisibilityTimeout": str(_VISIBILITY_TIMEOUT_S)}
+        )["QueueUrl"]
+        queue_arn = _queue_arn(sqs, self.queue_url)
+        s3.put_bucket_notification_configuration(
+            Bucket=self.options.upload_bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"Id": "scanner", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]},
+                ]
+            },
+        )
+        self.findings_topic_arn = sns.create_topic(Name=defaults.FINDINGS_TOPIC)["TopicArn"]
+        self.findings_queue_url = sqs.create_queue(QueueName=defaults.FINDINGS_QUEUE)["QueueUrl"]
+        sns.subscribe(
+            TopicArn=self.findings_topic_arn,
+            Protocol="sqs",
+            Endpoint=_queue_arn(sqs, self.findings_queue_url),
+            Attributes={"RawMessageDelivery": "true"},
+        )
+
+    def _start_clamd(self) -> None:
+        self.work_dir = Path(tempfile.mkdtemp(prefix="scanner-local-"))
+        database = self.options.database
+        if self.options.copy_database:
+            database = self.work_dir / "database"
+            shutil.copytree(self.options.database, database)
+        clamd = ClamdSettings(
+            database_dir=database,
+            work_dir=self.work_dir / "clamd",
+            binary=self.options.clamd_binary,
+            start_timeout_s=self.options.clamd_start_timeout_s,
+        )
+        settings = Settings(
+            action=InfectedAction.QUARANTINE,
+            quarantine_bucket=self.options.quarantine_bucket,
+            findings_topic_arn=self.findings_topic_arn,
+            clamd=clamd,
+        )
+        self.daemon = ClamdDaemon(clamd, settings.stream_chunk_bytes)
+        with _signals_deferred():
+            # A Ctrl-C between spawning clamd and recording its PID would leave it running.
+            self.daemon.start()
+        try:
+            self.daemon.wait_ready()
+        except ScannerError as err:
+            raise CliError(f"clamd did not start on {self.options.database}: {err}") from err
+        self.runtime = ScannerRuntime(
+            settings=settings,
+            daemon=self.daemon,
+            s3_client=self.client("s3"),
+            sns_client=self.client("sns"),
+            on_outcome=self.on_outcome,
+        )
+        handler.set_runtime(self.runtime)
+
+    def engine(self) -> str:
+        """clamd's engine and database label (as tagged on every object)."""
+        if self.runtime is None:
+            raise CliError("the pipeline is not running")
+        return self.runtime.engine()
+
+    def _start_worker(self) -> None:
+        assert self.queue_url and self.dead_letter_url
+        self.worker = EventWorker(
+            self.client("sqs"),
+            self.queue_url,
+            self.dead_letter_url,
+            handler.lambda_handler,
+            max_attempts=self.options.max_attempts,
+            retry_delay_s=self.options.retry_delay_s,
+            on_retry=self.on_retry,
+            on_dead_letter=self.on_dead_letter,
+        )
+        self.worker.start()
+
+
+def find_clamd(explicit: str | None = None) -> str:
+    """The clamd executable: --clamd, else PATH, else Debian's /usr/sbin (not on a normal user's PATH)."""
+    for candidate in (explicit,) if explicit else defaults.CLAMD_CANDIDATES:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    if explicit:
+        raise CliError(f"clamd not found at {explicit!r}")
+    raise CliError("clamd is not installed: sudo apt-get install clamav-daemon (or pass --clamd PATH)")
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _require_free_port(port: int) -> None:
+    # ThreadedMotoServer.start() waits forever when its server thread cannot bind: check first.
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise CliError(f"port {port} on 127.0.0.1 is in use ({err.strerror}): pass --port N, or --port 0") from err
+
+
+def _quiet_libraries() -> None:
+    """Library chatter goes to stderr (or nowhere): stdout carries READY and the verdict lines only."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with contextlib.suppress(AttributeError, ValueError):
+        logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+    # Metrics are CloudWatch EMF lines on stdout in Lambda; locally they are not published at all.
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM for the duration of the block; they are delivered when it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
