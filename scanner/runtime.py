@@ -106,7 +106,8 @@ class ScannerRuntime:
                 if not ok and delivery.message_id:
                     failed_messages.append(delivery.message_id)
         finally:
-            metrics.flush_metrics()
+            if metrics.metric_set:  # skipped-only invocations have nothing to publish
+                metrics.flush_metrics()
         summary = {"processed": len(outcomes), "statuses": [o.log_fields() for o in outcomes]}
         if is_sqs:
             return {"batchItemFailures": [{"itemIdentifier": m} for m in failed_messages]}
