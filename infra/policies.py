@@ -28,13 +28,15 @@ READ_AND_TAG_OBJECTS = (
 )
 DELETE_OBJECTS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 # The copy is tagged by version id (PutObjectVersionTagging) and HEADed by version to verify it before the source
-# is deleted (GetObject/GetObjectVersion).
+# is deleted (GetObject/GetObjectVersion); a RELEASED upload is trusted only when its quarantine copy's tags say
+# so (GetObjectTagging).
 QUARANTINE_WRITE = (
     "s3:PutObject",
     "s3:PutObjectTagging",
     "s3:PutObjectVersionTagging",
     "s3:GetObject",
     "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
 )
 # Definitions files are fetched at the version id the manifest pins.
 READ_DEFINITIONS = ("s3:GetObject", "s3:GetObjectVersion")

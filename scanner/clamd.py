@@ -181,6 +181,8 @@ class ClamdDaemon:
         self.database_dir = settings.database_dir
         self.client = ClamdClient(self.paths.socket, settings.scan_timeout_s, chunk_bytes)
         self.process: subprocess.Popen[bytes] | None = None
+        self.answered = False
+        """True once this clamd process has answered PING (its database is loaded)."""
 
     @property
     def pid(self) -> int | None:
@@ -194,6 +196,7 @@ class ClamdDaemon:
         self.paths.socket.unlink(missing_ok=True)
         self.paths.log_file.unlink(missing_ok=True)
         self.paths.config.write_text(render_config(self.settings, self.paths, self.database_dir))
+        self.answered = False
         self.process = subprocess.Popen(
             [self.settings.binary, "--foreground", f"--config-file={self.paths.config}"],
             stdin=subprocess.DEVNULL,
@@ -213,16 +216,28 @@ class ClamdDaemon:
                 code = self.process.returncode if self.process else None
                 raise ClamdStartError(f"clamd exited with code {code} during start: {self._log_tail()}")
             if self.client.ping(timeout_s=1.0):
+                self.answered = True
                 return
             time.sleep(0.05)
         raise ClamdStartError(
             f"clamd did not answer PING within {timeout_s or self.settings.start_timeout_s}s: {self._log_tail()}"
         )
 
-    def ensure_running(self) -> None:
-        """Start clamd if it is not running (or not yet started), then wait until it answers."""
+    def ensure_running(self, hung_after_s: float = 5.0) -> None:
+        """Start clamd if it is not running, then wait until it answers.
+
+        A clamd that answered before and now stays silent for `hung_after_s` is hung, not loading: it is
+        replaced instead of failing every later invocation of this warm environment.
+        """
         if not self.is_running():
             self.start()
+        elif self.answered:
+            try:
+                self.wait_ready(hung_after_s)
+                return
+            except ClamdStartError:
+                self.stop(timeout_s=2.0)
+                self.start()
         self.wait_ready()
 
     def restart(self) -> None:
@@ -236,10 +251,12 @@ class ClamdDaemon:
         return self.client.command("RELOAD")
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Terminate clamd by its PID and reap it."""
+        """Terminate clamd by its PID and reap it (a stopped or hung clamd is killed)."""
         if self.process is None:
             return
         if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGCONT)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
             try:

@@ -40,6 +40,7 @@ TAG_RELEASE_REASON: Final = "scan-release-reason"
 # Metadata (x-amz-meta-*) carried by quarantined copies: provenance.
 META_SOURCE_BUCKET: Final = "source-bucket"
 META_SOURCE_KEY: Final = "source-key"
+META_SOURCE_KEY_B64: Final = "source-key-b64"
 META_SOURCE_VERSION: Final = "source-version-id"
 META_SIGNATURE: Final = "signature"
 META_QUARANTINED_AT: Final = "quarantined-at"

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scanner import constants as c
-from scanner.actions import ActionResult, apply_infected_action
+from scanner.actions import ActionResult, apply_infected_action, is_copy_of, quarantine_key
 from scanner.config import Settings, ensure_not_source
 from scanner.events import ObjectRef
 from scanner.exceptions import QuarantineError, SettingsError
@@ -19,6 +19,9 @@ from scanner.scan import ObjectScanner
 from scanner.storage import ObjectInfo, ObjectStore, is_missing
 from scanner.tags import merge_tags, scan_tags, utc_now_iso
 from scanner.verdict import ScanStatus, Verdict, too_large
+
+_TRUSTED_FINAL = frozenset({ScanStatus.INFECTED.value, ScanStatus.UNSCANNABLE.value})
+"""Statuses whose tags may skip a rescan: forging them can only make the forger's own object fail."""
 
 
 @dataclass
@@ -100,34 +103,65 @@ class ObjectProcessor:
         existing = self.store.get_tags(ref)
         engine = self.engine()
         previous = existing.get(c.TAG_STATUS)
-        if previous == ScanStatus.RELEASED.value:
+        if previous == ScanStatus.RELEASED.value and self._is_genuine_release(ref, info):
             outcome.skipped = "released"
             return
-        already = previous in {s.value for s in ScanStatus if s.is_final} and existing.get(c.TAG_ENGINE) == engine
-        if already and previous != ScanStatus.INFECTED.value:
+        # Tags are only trusted where a forgery could not make anything pass: an uploader may write scan-* tags
+        # unless the bucket policy forbids it, so a CLEAN (or unverified RELEASED) claim is always rescanned.
+        trusted = previous in _TRUSTED_FINAL and existing.get(c.TAG_ENGINE) == engine
+        if trusted and previous == ScanStatus.UNSCANNABLE.value:
             outcome.skipped = "already-scanned"
             outcome.status = ScanStatus(previous)
             return
         when = utc_now_iso()
-        if already:
+        if trusted:
             # INFECTED from an earlier attempt whose action failed: finish the action, do not rescan.
             verdict = Verdict(ScanStatus.INFECTED, existing.get(c.TAG_DETAIL))
         else:
             verdict = self._scan(ref, info, outcome)
             self._tag(ref, existing, verdict, engine, when, outcome)
+            if ref.version_id is None and self._replaced_since(ref, info):
+                # Unversioned bucket: the tags went to the key, which now holds other content.
+                self._tag_error(ref, outcome, "object-replaced-during-scan", overwrite=True)
+                outcome.retry = True
+                return
         outcome.status, outcome.detail = verdict.status, verdict.detail
         action: ActionResult | None = None
         if verdict.status is ScanStatus.INFECTED:
             action = self._act(ref, info, verdict, engine, when, outcome)
         if verdict.status is ScanStatus.ERROR:
             outcome.retry = True
-        if should_report(verdict) and not already:
+        if should_report(verdict) and not trusted:
             self._report(Finding(ref, verdict, engine, when, action.quarantine_location if action else None), outcome)
+
+    def _is_genuine_release(self, ref: ObjectRef, info: ObjectInfo) -> bool:
+        """A RELEASED object is trusted only when its quarantine copy (writable by the scanner and admins only)
+        is marked RELEASED and holds the same content."""
+        if not self.settings.quarantine_bucket:
+            return False
+        copy_ref = ObjectRef(self.settings.quarantine_bucket, quarantine_key(ref))
+        try:
+            copy = self.store.head(copy_ref)
+        except ClientError as err:
+            if is_missing(err):
+                return False
+            raise
+        if self.store.get_tags(copy_ref).get(c.TAG_STATUS) != ScanStatus.RELEASED.value:
+            return False
+        return is_copy_of(copy, ref.bucket, info, source_version=None)
+
+    def _replaced_since(self, ref: ObjectRef, scanned: ObjectInfo) -> bool:
+        try:
+            return self.store.head(ref).etag != scanned.etag
+        except ClientError as err:
+            if is_missing(err):
+                return False
+            raise
 
     def _scan(self, ref: ObjectRef, info: ObjectInfo, outcome: Outcome) -> Verdict:
         if info.size > self.settings.max_object_bytes:
             return too_large()
-        result = self.scanner.scan(ref, info.size)
+        result = self.scanner.scan(ref, info.size, info.etag)
         outcome.bytes_scanned = result.bytes_scanned
         return result.verdict
 
@@ -182,12 +216,15 @@ class ObjectProcessor:
             outcome.problems.append(f"findings:{_error_code(err)}")
             logger.error("findings publish failed", extra={"error": str(err)})
 
-    def _tag_error(self, ref: ObjectRef, outcome: Outcome, detail: str) -> None:
-        """Best effort: mark the object ERROR so it is never mistaken for unscanned-but-fine."""
+    def _tag_error(self, ref: ObjectRef, outcome: Outcome, detail: str, *, overwrite: bool = False) -> None:
+        """Best effort: mark the object ERROR so it is never mistaken for unscanned-but-fine.
+
+        An INFECTED or RELEASED status stays unless `overwrite` (the verdict on the key is known to be stale).
+        """
         outcome.status, outcome.detail = ScanStatus.ERROR, detail
         try:
             existing = self.store.get_tags(ref)
-            if existing.get(c.TAG_STATUS) in {ScanStatus.INFECTED.value, ScanStatus.RELEASED.value}:
+            if not overwrite and existing.get(c.TAG_STATUS) in {ScanStatus.INFECTED.value, ScanStatus.RELEASED.value}:
                 return
             merged = merge_tags(existing, scan_tags(Verdict(ScanStatus.ERROR, detail), self.engine(), utc_now_iso()))
             self.store.put_tags(ref, merged.tags)

@@ -28,10 +28,11 @@ class ObjectScanner:
         self.store = store
         self.encrypted_is_infected = encrypted_is_infected
 
-    def scan(self, ref: ObjectRef, size: int) -> ScanResult:
-        """Scan the full content of `ref` (`size` bytes). S3 errors propagate; clamd failures become ERROR."""
+    def scan(self, ref: ObjectRef, size: int, etag: str | None = None) -> ScanResult:
+        """Scan the full content of `ref` (`size` bytes, and `etag` when given). S3 errors propagate; clamd
+        failures become ERROR."""
         try:
-            return self._scan_once(ref, size)
+            return self._scan_once(ref, size, etag)
         except (ClamdUnavailableError, ClamdConnectionError) as err:
             if self.daemon.is_running():
                 logger.warning("clamd failed but is alive; no retry", extra={"error": str(err)})
@@ -39,12 +40,12 @@ class ObjectScanner:
             logger.warning("clamd is not running; restarting it once", extra={"error": str(err)})
         try:
             self.daemon.restart()
-            return self._scan_once(ref, size)
+            return self._scan_once(ref, size, etag)
         except ClamdError as err:
             return ScanResult(verdict_from_error(err), 0)
 
-    def _scan_once(self, ref: ObjectRef, size: int) -> ScanResult:
-        body = self.store.open(ref)
+    def _scan_once(self, ref: ObjectRef, size: int, etag: str | None) -> ScanResult:
+        body = self.store.open(ref, etag)
         try:
             reply, sent = self.daemon.client.instream(body)
         finally:

@@ -68,9 +68,15 @@ class ObjectStore:
             content_type=reply.get("ContentType"),
         )
 
-    def open(self, ref: ObjectRef) -> Any:
-        """The object version's body as a stream (botocore StreamingBody: `.read(n)`, checks its length)."""
-        return self.client.get_object(**_version_args(ref))["Body"]
+    def open(self, ref: ObjectRef, etag: str | None = None) -> Any:
+        """The object version's body as a stream (botocore StreamingBody: `.read(n)`, checks its length).
+
+        With `etag`, S3 refuses (412 PreconditionFailed) when the key no longer holds that content.
+        """
+        args = _version_args(ref)
+        if etag:
+            args["IfMatch"] = f'"{etag}"'
+        return self.client.get_object(**args)["Body"]
 
     def get_tags(self, ref: ObjectRef) -> dict[str, str]:
         return from_tag_set(self.client.get_object_tagging(**_version_args(ref))["TagSet"])

@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scanner import constants as c
+from scanner.actions import decode_source_key
 from scanner.cli import defaults
 from scanner.cli.aws import Aws, add_connection_arguments, explain, is_not_found, require_bucket
 from scanner.cli.errors import EXIT_OK, CliError
@@ -114,8 +115,7 @@ class Entry:
 
     @property
     def source_key(self) -> str | None:
-        raw = self.metadata.get(c.META_SOURCE_KEY)
-        return unquote(raw) if raw is not None else None
+        return decode_source_key(self.metadata)
 
     @property
     def signature(self) -> str | None:

@@ -69,6 +69,7 @@ def test_scanner_policy_per_action(action: InfectedAction, deletes: bool, quaran
             "s3:PutObjectVersionTagging",
             "s3:GetObject",
             "s3:GetObjectVersion",
+            "s3:GetObjectTagging",
         ]
         assert statements["WriteQuarantine"]["Resource"] == ["arn:aws:s3:::quarantine/*"]
         assert statements["ListQuarantine"]["Action"] == ["s3:ListBucket"]

@@ -69,6 +69,7 @@ def expected_scanner_grants(
                 "s3:PutObjectVersionTagging",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
+                "s3:GetObjectTagging",
             },
             [f"arn:aws:s3:::{QUARANTINE_BUCKET}/*"],
         )

@@ -9,6 +9,7 @@ import signal
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
@@ -221,14 +222,48 @@ def test_objects_with_many_user_tags(make_runtime, make_bucket, s3, user_tags: i
     assert kept_user == {f"k{i}" for i in range(9)}
 
 
-def test_duplicate_event_is_skipped(make_runtime, make_bucket, s3) -> None:
+def test_duplicate_event_for_a_final_verdict(make_runtime, make_bucket, s3) -> None:
+    runtime = make_runtime(max_object_bytes=1024)
+    bucket = make_bucket()
+    big = put_and_event(s3, bucket, "big.bin", b"x" * 2048)
+    assert statuses(runtime.handle(big)) == ["UNSCANNABLE"]
+    assert runtime.handle(big)["statuses"][0]["skipped"] == "already-scanned"
+    # A CLEAN claim is never taken on trust (an uploader could have written it): it is scanned again.
+    clean = put_and_event(s3, bucket, "dup.txt", b"same")
+    assert statuses(runtime.handle(clean)) == ["CLEAN"]
+    again = runtime.handle(clean)["statuses"][0]
+    assert (again["status"], again["skipped"]) == ("CLEAN", None)
+
+
+def test_forged_clean_tags_do_not_skip_the_scan(make_runtime, make_bucket, s3) -> None:
     runtime = make_runtime()
     bucket = make_bucket()
-    event = put_and_event(s3, bucket, "dup.txt", b"same")
-    first = runtime.handle(event)
-    second = runtime.handle(event)
-    assert statuses(first) == ["CLEAN"]
-    assert second["statuses"][0]["skipped"] == "already-scanned"
+    forged = f"scan-status=CLEAN&scan-engine={quote_plus(runtime.engine())}"
+    result = runtime.handle(put_and_event(s3, bucket, "forged.bin", EICAR, Tagging=forged))
+    assert statuses(result) == ["INFECTED"]
+    assert not exists(s3, bucket, "forged.bin")
+
+
+def test_released_object_is_skipped_only_with_its_quarantine_record(make_runtime, make_bucket, s3) -> None:
+    runtime = make_runtime()
+    quarantine = runtime.settings.quarantine_bucket
+    bucket = make_bucket()
+    forged = runtime.handle(put_and_event(s3, bucket, "forged.bin", EICAR, Tagging="scan-status=RELEASED"))
+    assert statuses(forged) == ["INFECTED"], "RELEASED without a released quarantine copy is scanned"
+    # A genuine release: the quarantine copy is marked RELEASED and the object is copied back from it.
+    s3.put_object_tagging(
+        Bucket=quarantine, Key=f"{bucket}/forged.bin", Tagging={"TagSet": [{"Key": "scan-status", "Value": "RELEASED"}]}
+    )
+    s3.copy_object(
+        Bucket=bucket,
+        Key="forged.bin",
+        CopySource={"Bucket": quarantine, "Key": f"{bucket}/forged.bin"},
+        TaggingDirective="REPLACE",
+        Tagging="scan-status=RELEASED",
+    )
+    released = runtime.handle(s3_event(s3_record(bucket, "forged.bin", size=len(EICAR))))
+    assert released["statuses"][0]["skipped"] == "released"
+    assert exists(s3, bucket, "forged.bin")
 
 
 def test_failed_delete_keeps_source_and_retry_converges(make_runtime, make_bucket, s3) -> None:
@@ -339,7 +374,9 @@ class KillingStream:
 
 def test_clamd_killed_mid_stream_is_error_never_clean(make_runtime, make_bucket, s3, clamd_daemon, monkeypatch) -> None:
     original_open = ObjectStore.open
-    monkeypatch.setattr(ObjectStore, "open", lambda self, ref: KillingStream(original_open(self, ref), clamd_daemon))
+    monkeypatch.setattr(
+        ObjectStore, "open", lambda self, *args: KillingStream(original_open(self, *args), clamd_daemon)
+    )
     runtime = make_runtime(action=InfectedAction.TAG)
     bucket = make_bucket()
     event = put_and_event(s3, bucket, "clean-but-unverified.bin", b"c" * (2 * 1024 * 1024))
