@@ -1,0 +1,66 @@
+"""Every benchmark script in its tiny mode (`--quick`: a 1,100-signature database, small objects, one run), so
+the heavy benchmarks documented in docs/BENCHMARKS.md keep working without being run in CI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# benchmark -> a field its result must carry
+BENCHMARKS = {
+    "latency": "databases",
+    "throughput": "sizes_mib",
+    "memory": "growth_mib",
+    "coldstart": "extra_s_median",
+    "cost": "sizes",
+    "burst": "objects_per_s_median",
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-results")
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_benchmark_quick_run(results: Path, name: str) -> None:
+    done = run_bench(name, "--quick", "--results-dir", str(results))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    document = json.loads((results / f"{name}.json").read_text())
+    assert document["quick"] is True and BENCHMARKS[name] in document
+    assert document["machine"]["clamav"].startswith("ClamAV ")
+
+
+def test_report_of_the_quick_results(results: Path) -> None:
+    done = run_bench("report", "--results-dir", str(results))
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.startswith("## Summary\n")
+
+
+def test_plot_of_the_quick_results(results: Path) -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        message = "matplotlib is not installed: pip install -r bench/requirements.txt"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    missing = [name for name in BENCHMARKS if not (results / f"{name}.json").exists()]
+    if missing:
+        pytest.skip(f"no quick results for {missing}")
+    output = results / "benchmarks.png"
+    done = run_bench("plot", "--results-dir", str(results), "--output", str(output))
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert output.read_bytes().startswith(b"\x89PNG")
