@@ -58,8 +58,7 @@ def test_plot_of_the_quick_results(results: Path) -> None:
             pytest.fail(message)
         pytest.skip(message)
     missing = [name for name in BENCHMARKS if not (results / f"{name}.json").exists()]
-    if missing:
-        pytest.skip(f"no quick results for {missing}")
+    assert not missing, f"no quick results for {missing}: the quick runs above failed"
     output = results / "benchmarks.png"
     done = run_bench("plot", "--results-dir", str(results), "--output", str(output))
     assert done.returncode == 0, done.stderr[-4000:]
