@@ -19,7 +19,7 @@ from scanner.process import ObjectProcessor, Outcome
 from scanner.scan import ObjectScanner
 from scanner.storage import ObjectStore
 
-_BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
 class InvocationFailed(Exception):
@@ -52,8 +52,8 @@ class ScannerRuntime:
         return cls(
             settings=settings,
             daemon=ClamdDaemon(settings.clamd, settings.stream_chunk_bytes),
-            s3_client=session.client("s3", config=_BOTO_CONFIG),
-            sns_client=session.client("sns", config=_BOTO_CONFIG) if settings.findings_topic_arn else None,
+            s3_client=session.client("s3", config=BOTO_CONFIG),
+            sns_client=session.client("sns", config=BOTO_CONFIG) if settings.findings_topic_arn else None,
         )
 
     def engine(self) -> str:

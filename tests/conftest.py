@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
+from scanner.clamd import ClamdDaemon
+from scanner.config import Settings
+from scanner.runtime import ScannerRuntime
+from tests.support.clamd import start_daemon
 from tests.support.moto_endpoint import moto_endpoint
 
 os.environ.update(
@@ -75,3 +80,28 @@ class FakeContext:
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
+
+
+@pytest.fixture(scope="session")
+def clamd_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdDaemon]:
+    daemon = start_daemon(tmp_path_factory.mktemp("clamd"))
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def make_runtime(clamd_daemon: ClamdDaemon, session, endpoint: str, make_bucket) -> Callable[..., ScannerRuntime]:
+    """make_runtime(**Settings overrides) -> a runtime on the session clamd and the moto endpoint."""
+
+    def make(**overrides: Any) -> ScannerRuntime:
+        overrides.setdefault("quarantine_bucket", make_bucket("quarantine", versioned=True))
+        overrides.setdefault("max_object_bytes", clamd_daemon.settings.max_object_bytes)
+        settings = Settings(clamd=clamd_daemon.settings, **overrides)
+        return ScannerRuntime(
+            settings=settings,
+            daemon=clamd_daemon,
+            s3_client=session.client("s3", endpoint_url=endpoint),
+            sns_client=session.client("sns", endpoint_url=endpoint),
+        )
+
+    return make

@@ -20,11 +20,10 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 
 from scanner.clamd import ClamdDaemon
-from scanner.runtime import _BOTO_CONFIG, ScannerRuntime
+from scanner.runtime import BOTO_CONFIG, ScannerRuntime
 from tests.faults.harness import own_clamd
 from tests.faults.injection import S3FaultInjector, thaw
 from tests.faults.ledger import Ledger
-from tests.scanner.conftest import clamd_daemon, make_runtime  # noqa: F401 - the scanner suite's fixtures
 
 LEDGER = Ledger()
 
@@ -75,7 +74,7 @@ def runtime_for(request: pytest.FixtureRequest, session: Any, endpoint: str) -> 
         if daemon is not None:
             overrides.setdefault("max_object_bytes", daemon.settings.max_object_bytes)
         runtime = base(**overrides)
-        changes: dict[str, Any] = {"s3_client": session.client("s3", endpoint_url=endpoint, config=_BOTO_CONFIG)}
+        changes: dict[str, Any] = {"s3_client": session.client("s3", endpoint_url=endpoint, config=BOTO_CONFIG)}
         if daemon is not None:
             changes["daemon"] = daemon
             changes["settings"] = dataclasses.replace(runtime.settings, clamd=daemon.settings)
