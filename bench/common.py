@@ -64,6 +64,19 @@ def runs(args: argparse.Namespace, default: int = 7) -> int:
     return 1 if args.quick else default
 
 
+def add_sizes_argument(args: argparse.ArgumentParser, default: Sequence[int]) -> None:
+    """`--sizes` in MiB, comma-separated."""
+    listed = ",".join(str(size) for size in default)
+    args.add_argument("--sizes", default=None, help=f"object sizes in MiB, comma-separated (default {listed})")
+
+
+def sizes_mib(args: argparse.Namespace, default: Sequence[int], quick: Sequence[int]) -> list[int]:
+    """The object sizes to measure: `--sizes`, else the quick or the full default."""
+    if args.sizes:
+        return [int(size) for size in args.sizes.split(",")]
+    return list(quick if args.quick else default)
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

@@ -20,12 +20,14 @@ from bench.common import (
     CACHE,
     REPO,
     MiB,
+    add_sizes_argument,
     bench_runtime,
     median,
     moto_server,
     parser,
     random_file,
     runs,
+    sizes_mib,
     vm_hwm_bytes,
     write_result,
 )
@@ -115,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(endpoint, bucket, quarantine, key, int(size), Path(database))))
         return 0
     args = parser(__doc__.splitlines()[0])
-    args.add_argument("--sizes", default=None, help="object sizes in MiB, comma-separated (default 1,64,512,1024)")
+    add_sizes_argument(args, DEFAULT_SIZES_MIB)
     args = args.parse_args(argv)
     count = runs(args, default=5)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [1, 8] if args.quick else list(DEFAULT_SIZES_MIB)
+    sizes = sizes_mib(args, DEFAULT_SIZES_MIB, quick=[1, 8])
     database = ensure_database(args.quick)
     results = measure(count, sizes, database)
     for size, figures in results["sizes_mib"].items():

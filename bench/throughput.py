@@ -25,6 +25,7 @@ from bench.common import (
     CACHE,
     Bench,
     MiB,
+    add_sizes_argument,
     bench_runtime,
     median,
     moto_server,
@@ -32,6 +33,7 @@ from bench.common import (
     random_file,
     require,
     runs,
+    sizes_mib,
     write_result,
 )
 from bench.signatures import ensure_database
@@ -118,10 +120,10 @@ def measure(count: int, sizes_mib: list[int], database: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0])
-    args.add_argument("--sizes", default=None, help="object sizes in MiB, comma-separated (default 16,64,256,1024)")
+    add_sizes_argument(args, DEFAULT_SIZES_MIB)
     args = args.parse_args(argv)
     count = runs(args, default=5)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [1, 4] if args.quick else list(DEFAULT_SIZES_MIB)
+    sizes = sizes_mib(args, DEFAULT_SIZES_MIB, quick=[1, 4])
     database = ensure_database(args.quick)
     results = measure(count, sizes, database)
     for size, figures in results.items():
