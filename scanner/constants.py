@@ -20,6 +20,10 @@ ENV_STREAM_CHUNK_BYTES: Final = "STREAM_CHUNK_BYTES"
 ENV_DEFINITIONS_BUCKET: Final = "DEFINITIONS_BUCKET"
 ENV_DEFINITIONS_CHECK_MINUTES: Final = "DEFINITIONS_CHECK_MINUTES"
 ENV_DEFINITIONS_DIR: Final = "DEFINITIONS_DIR"
+ENV_ALLOW_LIST_TABLE: Final = "ALLOW_LIST_TABLE"
+"""DynamoDB table of released content (SHA-256 allow-list); set when infectedAction is quarantine."""
+ENV_SCAN_CONCURRENCY: Final = "SCAN_CONCURRENCY"
+"""Objects of one SQS batch scanned at once against the one clamd (default: the environment's vCPUs)."""
 # Read by the definitions updater (scanner.update; set by infra/definitions.py).
 ENV_DEFINITIONS_MIRROR_URL: Final = "DEFINITIONS_MIRROR_URL"
 ENV_DEFINITIONS_DATABASES: Final = "DEFINITIONS_DATABASES"
@@ -45,6 +49,19 @@ META_SOURCE_VERSION: Final = "source-version-id"
 META_SIGNATURE: Final = "signature"
 META_QUARANTINED_AT: Final = "quarantined-at"
 META_ENGINE: Final = "scan-engine"
+
+# The release allow-list (DynamoDB): partition key the content's SHA-256 (hex), sort key the scope, either
+# "<source-bucket>/<source-key>" or ALLOW_LIST_GLOBAL_SCOPE for content released everywhere.
+ALLOW_LIST_HASH_KEY: Final = "sha256"
+ALLOW_LIST_SCOPE_KEY: Final = "scope"
+ALLOW_LIST_GLOBAL_SCOPE: Final = "*"
+
+# Reserved prefixes of the quarantine bucket. Quarantine keys of ordinary objects are "<source-bucket>/<key>"; a
+# bucket name never starts with "_", so no source object can land in these.
+QUARANTINE_RECORDS_PREFIX: Final = "_records/"
+"""One JSON provenance record per quarantine copy version."""
+QUARANTINE_LONG_KEYS_PREFIX: Final = "_long/"
+"""Copies of objects whose "<bucket>/<key>" exceeds S3's 1,024 bytes: cut, with a digest of the full key."""
 
 # S3 and clamd limits.
 S3_MAX_TAGS: Final = 10
