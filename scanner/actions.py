@@ -1,161 +1,164 @@
-"""What happens to an INFECTED object version: tag only, quarantine, or delete."""
+"""What happens to an INFECTED object: tag only, quarantine, or delete; always exactly the content that was scanned.
+
+Quarantine is a server-side copy of the pinned version (or ETag) with its metadata and content headers, tagged with
+the verdict, and a checksum S3 computes over the copy. The copy counts only when S3's SHA-256 of it equals the
+SHA-256 the scanner computed while streaming; its provenance record is written next; only then is the source
+deleted, itself pinned (that version, or If-Match on the ETag).
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+
+from botocore.exceptions import ClientError
 
 from scanner import constants as c
 from scanner.config import InfectedAction
-from scanner.events import ObjectRef
 from scanner.exceptions import QuarantineError
 from scanner.observability import logger
-from scanner.storage import ObjectInfo, ObjectStore, is_missing
-from scanner.tags import clean_value, scan_tags
-from scanner.verdict import Verdict
+from scanner.provenance import ProvenanceRecord, record_key
+from scanner.storage import HeadInfo, ObjectStore, Pinned, is_missing, is_precondition_failed
+
+_S3_MAX_KEY_BYTES = 1024
+_LONG_KEY_DIGEST_CHARS = 32
 
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What the action did; `quarantine_location` is `s3://bucket/key` when a verified copy exists."""
+    """What the action did; `quarantine_location` is `s3://bucket/key` once a verified copy exists."""
 
     action: InfectedAction
     quarantine_location: str | None = None
+    quarantine_version_id: str | None = None
     source_deleted: bool = False
+    problem: str | None = None
+    """Set when the source could not be deleted because the key now holds other content (never lost)."""
 
 
-_S3_MAX_KEY_BYTES = 1024
-_LONG_KEY_DIGEST_CHARS = 32
-# S3 allows 2 KB of user metadata in all; a URL-quoted key may take 3 bytes per byte of a 1,024-byte key.
-_MAX_QUOTED_KEY = 1024
+def quarantine_key(bucket: str, key: str) -> str:
+    """Where an infected object lands: `<bucket>/<key>`. When that exceeds S3's 1,024 bytes, the key is cut at a
+    character boundary, a digest of the full key appended, under `_long/`: no plain key can produce such a name,
+    because a bucket name never starts with `_`."""
+    plain = f"{bucket}/{key}"
+    if len(plain.encode()) <= _S3_MAX_KEY_BYTES:
+        return plain
+    digest = hashlib.sha256(key.encode()).hexdigest()[:_LONG_KEY_DIGEST_CHARS]
+    prefix = f"{c.QUARANTINE_LONG_KEYS_PREFIX}{bucket}/"
+    room = _S3_MAX_KEY_BYTES - len(prefix.encode()) - 1 - len(digest)
+    head = key.encode()[:room].decode(errors="ignore")
+    return f"{prefix}{head}~{digest}"
 
 
-def quarantine_key(ref: ObjectRef) -> str:
-    """Where an infected object lands in the quarantine bucket: `<source-bucket>/<source-key>`.
+@dataclass(frozen=True)
+class Infection:
+    """The scanned content and its verdict, everything the action and its provenance record need."""
 
-    When that exceeds S3's 1,024-byte key limit, the key is cut at a character boundary and a digest of the
-    full key is appended; the full key is always in the copy's provenance.
-    """
-    key = f"{ref.bucket}/{ref.key}"
-    if len(key.encode()) <= _S3_MAX_KEY_BYTES:
-        return key
-    digest = hashlib.sha256(ref.key.encode()).hexdigest()[:_LONG_KEY_DIGEST_CHARS]
-    room = _S3_MAX_KEY_BYTES - len(ref.bucket.encode()) - 2 - len(digest)
-    head = ref.key.encode()[:room].decode(errors="ignore")
-    return f"{ref.bucket}/{head}~{digest}"
-
-
-def encode_source_key(key: str) -> dict[str, str]:
-    """The source key as ASCII metadata: URL-quoted, or base64url when quoting would not fit S3's 2 KB."""
-    quoted = quote(key, safe="/")
-    if len(quoted) <= _MAX_QUOTED_KEY:
-        return {c.META_SOURCE_KEY: quoted}
-    return {c.META_SOURCE_KEY_B64: base64.urlsafe_b64encode(key.encode()).decode()}
-
-
-def decode_source_key(metadata: Mapping[str, str]) -> str | None:
-    """The source key recorded by encode_source_key, or None when the metadata holds neither form."""
-    if c.META_SOURCE_KEY_B64 in metadata:
-        return base64.urlsafe_b64decode(metadata[c.META_SOURCE_KEY_B64]).decode()
-    quoted = metadata.get(c.META_SOURCE_KEY)
-    return unquote(quoted) if quoted is not None else None
-
-
-def provenance(ref: ObjectRef, verdict: Verdict, engine: str, when: str) -> dict[str, str]:
-    """x-amz-meta-* for the quarantine copy; values kept ASCII (S3 metadata is sent as HTTP headers)."""
-    return {
-        c.META_SOURCE_BUCKET: ref.bucket,
-        **encode_source_key(ref.key),
-        c.META_SOURCE_VERSION: ref.version_id or "null",
-        c.META_SIGNATURE: _ascii(verdict.detail or ""),
-        c.META_QUARANTINED_AT: when,
-        c.META_ENGINE: _ascii(engine),
-    }
+    pinned: Pinned
+    sha256: str | None
+    size: int
+    signature: str
+    engine: str
+    scanned_at: str
+    content_encoding: str | None
+    user_tags: Mapping[str, str]
+    scan_tags: Mapping[str, str]
+    encryption: str | None = None
+    kms_key_id: str | None = None
 
 
 def apply_infected_action(
-    action: InfectedAction,
-    store: ObjectStore,
-    ref: ObjectRef,
-    source: ObjectInfo,
-    verdict: Verdict,
-    *,
-    quarantine_bucket: str | None,
-    engine: str,
-    when: str,
+    action: InfectedAction, store: ObjectStore, infection: Infection, *, quarantine_bucket: str | None
 ) -> ActionResult:
-    """Run the configured action. Quarantine deletes the source only after the copy is verified."""
+    """Run the configured action. Quarantine deletes the source only after the copy is verified by content."""
     if action is InfectedAction.TAG:
         return ActionResult(action)
-    if action is InfectedAction.DELETE:
-        store.delete(ref)
-        return ActionResult(action, source_deleted=True)
-    if not quarantine_bucket:
-        raise QuarantineError("no quarantine bucket configured")
-    location = quarantine(store, ref, source, verdict, quarantine_bucket=quarantine_bucket, engine=engine, when=when)
-    store.delete(ref)
-    return ActionResult(action, quarantine_location=location, source_deleted=True)
+    location = version = None
+    if action is InfectedAction.QUARANTINE:
+        if not quarantine_bucket:
+            raise QuarantineError("no quarantine bucket configured")
+        location, version = quarantine(store, infection, quarantine_bucket=quarantine_bucket)
+    try:
+        store.delete(infection.pinned)
+    except ClientError as err:
+        if is_precondition_failed(err) or is_missing(err):
+            # An unversioned key that was overwritten or removed since the scan: the new content has its own event,
+            # and the scanned content is gone (or safe in quarantine). Nothing is deleted unseen.
+            logger.warning("source changed before its delete; left alone", extra={"object": str(infection.pinned)})
+            return ActionResult(action, location, version, problem="source-replaced-before-delete")
+        raise
+    return ActionResult(action, location, version, source_deleted=True)
 
 
-def quarantine(
-    store: ObjectStore,
-    ref: ObjectRef,
-    source: ObjectInfo,
-    verdict: Verdict,
-    *,
-    quarantine_bucket: str,
-    engine: str,
-    when: str,
-) -> str:
-    """Copy `ref` into quarantine with provenance and tags, verify the copy, return its location.
+def quarantine(store: ObjectStore, infection: Infection, *, quarantine_bucket: str) -> tuple[str, str]:
+    """Copy the infected content into quarantine, verify the copy by SHA-256, write its provenance record.
 
-    Idempotent: an existing verified copy of the same source version is reused.
+    Idempotent: the current copy at the quarantine key is reused only when its SHA-256 equals the scanned content's;
+    otherwise the content is copied again (the bucket is versioned, earlier copies stay).
     """
-    key = quarantine_key(ref)
+    if not infection.sha256:
+        raise QuarantineError(f"{infection.pinned}: no SHA-256 of the scanned content, so no copy can be verified")
+    key = quarantine_key(infection.pinned.bucket, infection.pinned.key)
     location = f"s3://{quarantine_bucket}/{key}"
-    existing = _head_or_none(store, ObjectRef(quarantine_bucket, key))
     try:
-        if existing and is_copy_of(existing, ref.bucket, source, source_version=ref.version_id or "null"):
-            logger.info("quarantine copy already present", extra={"quarantine": location})
-            version = existing.version_id
+        current = _current_copy(store, quarantine_bucket, key)
+        if current is not None and current.sha256 == infection.sha256 and current.size == infection.size:
+            version = current.version_id
+            logger.info("quarantine copy of the same content already present", extra={"quarantine": location})
         else:
-            version = store.copy(ref, source, quarantine_bucket, key, provenance(ref, verdict, engine, when))
-        copied = ObjectRef(quarantine_bucket, key, version)
-        # Tagged on every attempt: an earlier attempt may have copied the object and failed right after.
-        store.put_tags(copied, scan_tags(verdict, engine, when))
-        info = store.head(copied)
+            version, _ = store.copy_exact(infection.pinned, quarantine_bucket, key, infection.scan_tags)
+        if not version:
+            raise QuarantineError(
+                f"{quarantine_bucket} returned no version id: the quarantine bucket must be versioned"
+            )
+        copy = Pinned(quarantine_bucket, key, version, "")
+        # Tagged on every attempt: an earlier attempt may have copied the content and failed right after.
+        store.put_tags(copy, infection.scan_tags)
+        info = store.head(copy, checksum=True)
+        if info.sha256 != infection.sha256 or info.size != infection.size:
+            raise QuarantineError(
+                f"quarantine copy {location}?versionId={version} does not hold the scanned content "
+                f"(sha256 {info.sha256} vs {infection.sha256}, size {info.size} vs {infection.size})"
+            )
+        _ensure_record(store, infection, quarantine_bucket, key, version)
+    except QuarantineError:
+        raise
     except Exception as err:
-        raise QuarantineError(f"quarantine copy of {ref} to {location} failed: {err}") from err
-    if not is_copy_of(info, ref.bucket, source, source_version=ref.version_id or "null"):
-        raise QuarantineError(
-            f"quarantine copy of {ref} does not match its source (size {info.size}/{source.size}, "
-            f"etag {info.etag}/{source.etag})"
-        )
-    return location
+        raise QuarantineError(f"quarantine copy of {infection.pinned} to {location} failed: {err}") from err
+    return location, version
 
 
-def is_copy_of(copy: ObjectInfo, source_bucket: str, source: ObjectInfo, *, source_version: str | None) -> bool:
-    """Same size, same source bucket (and version, when given), and the same MD5 ETag where comparable."""
-    if copy.size != source.size or copy.metadata.get(c.META_SOURCE_BUCKET) != source_bucket:
-        return False
-    if source_version is not None and copy.metadata.get(c.META_SOURCE_VERSION) != source_version:
-        return False
-    if copy.etag_is_md5 and source.etag_is_md5:
-        return copy.etag == source.etag
-    return True
-
-
-def _head_or_none(store: ObjectStore, ref: ObjectRef) -> ObjectInfo | None:
+def _current_copy(store: ObjectStore, bucket: str, key: str) -> HeadInfo | None:
     try:
-        return store.head(ref)
-    except Exception as err:
+        return store.head(Pinned(bucket, key, None, ""), checksum=True)
+    except ClientError as err:
         if is_missing(err):
             return None
-        raise QuarantineError(f"cannot read quarantine bucket: {err}") from err
+        raise
 
 
-def _ascii(value: str) -> str:
-    return clean_value(value).encode("ascii", "replace").decode("ascii")
+def _ensure_record(store: ObjectStore, infection: Infection, bucket: str, key: str, version: str) -> None:
+    """The provenance record of this copy version; an existing one (a reused copy) is kept as it is."""
+    where = record_key(key, version)
+    if store.get_json_bytes(bucket, where) is not None:
+        return
+    record = ProvenanceRecord(
+        source_bucket=infection.pinned.bucket,
+        source_key=infection.pinned.key,
+        source_version_id=infection.pinned.version_id if infection.pinned.versioned else None,
+        source_etag=infection.pinned.etag,
+        sha256=str(infection.sha256),
+        size=infection.size,
+        content_encoding=infection.content_encoding,
+        signature=infection.signature,
+        engine=infection.engine,
+        quarantined_at=infection.scanned_at,
+        user_tags=dict(infection.user_tags),
+        source_encryption=infection.encryption,
+        source_kms_key_id=infection.kms_key_id,
+        quarantine_bucket=bucket,
+        quarantine_key=key,
+        quarantine_version_id=version,
+    )
+    store.put_json(bucket, where, record.to_json())

@@ -12,6 +12,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,7 @@ class ClamdDaemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.answered = False
         """True once this clamd process has answered PING (its database is loaded)."""
+        self._restart_lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -245,6 +247,14 @@ class ClamdDaemon:
         self.stop()
         self.start()
         self.wait_ready()
+
+    def restart_if(self, failed_pid: int | None) -> None:
+        """Restart clamd unless another thread already replaced the process `failed_pid` (concurrent scans)."""
+        with self._restart_lock:
+            if self.pid == failed_pid or not self.is_running():
+                self.restart()
+            else:
+                self.wait_ready()
 
     def reload(self) -> str:
         """Ask clamd to reload its database directory; returns its reply (RELOADING)."""

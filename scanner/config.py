@@ -62,7 +62,16 @@ class Settings:
     definitions_check_minutes: float = 15.0
     definitions_dir: Path = Path(DEFAULT_DEFINITIONS_DIR)
     """Where published definitions are downloaded (one directory per set)."""
+    allow_list_table: str | None = None
+    """DynamoDB table of released content (quarantine mode); None: nothing is ever RELEASED."""
+    scan_concurrency: int = 0
+    """Records of one SQS batch scanned at once; 0: one per vCPU of the execution environment."""
     clamd: ClamdSettings = ClamdSettings()
+
+    @property
+    def concurrency(self) -> int:
+        """Objects scanned at once in this environment."""
+        return self.scan_concurrency or max(1, len(os.sched_getaffinity(0)))
 
     def __post_init__(self) -> None:
         validate(self)
@@ -92,6 +101,8 @@ class Settings:
             definitions_bucket=env.get(c.ENV_DEFINITIONS_BUCKET) or None,
             definitions_check_minutes=_float(env, c.ENV_DEFINITIONS_CHECK_MINUTES, 15.0),
             definitions_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
+            allow_list_table=env.get(c.ENV_ALLOW_LIST_TABLE) or None,
+            scan_concurrency=_int(env, c.ENV_SCAN_CONCURRENCY, 0),
             clamd=clamd,
         )
 
@@ -120,6 +131,10 @@ def validate(settings: Settings) -> None:
         raise SettingsError(f"{c.ENV_DEFINITIONS_CHECK_MINUTES} must be positive")
     if not settings.definitions_dir.is_absolute():
         raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.definitions_dir)!r} is not an absolute path")
+    if not 0 <= settings.scan_concurrency <= 64:
+        raise SettingsError(
+            f"{c.ENV_SCAN_CONCURRENCY}={settings.scan_concurrency} is out of range 0..64 (0: one per vCPU)"
+        )
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,15 @@ TAG_STATUS: Final = "scan-status"
 TAG_DETAIL: Final = "scan-detail"
 TAG_TIME: Final = "scan-time"
 TAG_ENGINE: Final = "scan-engine"
-SCAN_TAG_KEYS: Final = (TAG_STATUS, TAG_DETAIL, TAG_TIME, TAG_ENGINE)
-# scan-status values the download block lets through (scanner.verdict.ScanStatus CLEAN and RELEASED).
-DOWNLOADABLE_STATUSES: Final = ("CLEAN", "RELEASED")
-# Written by `scanner quarantine release` on the restored object and on the quarantine copy.
+# Written on a RELEASED verdict (from the allow-list entry) and by `scanner quarantine release`.
 TAG_RELEASED_BY: Final = "scan-released-by"
 TAG_RELEASE_REASON: Final = "scan-release-reason"
+SCAN_TAG_PREFIX: Final = "scan-"
+"""Every tag whose key starts with this belongs to the scanner: it is replaced on every scan, never read back."""
+SCAN_TAG_KEYS: Final = (TAG_STATUS, TAG_DETAIL, TAG_TIME, TAG_ENGINE, TAG_RELEASED_BY, TAG_RELEASE_REASON)
+"""The scanner's tags, in the order they are kept when S3's 10-tag limit leaves room for only some."""
+# scan-status values the download block lets through (scanner.verdict.ScanStatus CLEAN and RELEASED).
+DOWNLOADABLE_STATUSES: Final = ("CLEAN", "RELEASED")
 
 # Metadata (x-amz-meta-*) carried by quarantined copies: provenance.
 META_SOURCE_BUCKET: Final = "source-bucket"

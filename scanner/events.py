@@ -100,8 +100,8 @@ def _sqs_delivery(record: Mapping[str, Any]) -> Delivery:
         if not isinstance(body, Mapping):
             raise MalformedEventError("SQS message body is not a JSON object")
         return Delivery(tuple(parse_payload(body)), message_id)
-    except (json.JSONDecodeError, MalformedEventError) as err:
-        return Delivery((Malformed(str(err)),), message_id)
+    except Exception as err:  # noqa: BLE001 - deep nesting, huge numbers, anything: this message fails alone
+        return Delivery((Malformed(f"{type(err).__name__}: {str(err)[:200]}"),), message_id)
 
 
 def _s3_record(record: Any, where: str) -> ObjectRef | Ignored:

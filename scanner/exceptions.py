@@ -35,9 +35,17 @@ class TransientError(ScannerError):
     """A failure worth retrying (S3 error after botocore's retries, clamd down after a restart)."""
 
 
+class SourceReadError(ScannerError):
+    """Reading the object from S3 failed mid-stream (never a clamd failure, never a verdict)."""
+
+
 class QuarantineError(ScannerError):
     """The quarantine copy failed or could not be verified; the source object was kept."""
 
 
 class DefinitionsError(ScannerError):
     """Virus definitions could not be fetched, verified or published."""
+
+
+class AllowListError(ScannerError):
+    """The release allow-list could not be read or written."""

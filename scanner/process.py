@@ -1,27 +1,34 @@
-"""Process one object version: scan (or skip), tag, act on INFECTED, report, log and count."""
+"""Process one object: GET it pinned, stream it into clamd, tag exactly that content, act, report.
+
+Tags are outputs, never inputs: nothing here reads a `scan-*` tag to decide anything. A clean object costs one GET
+(tags fetched alongside only when the GET says the object has some) and one PutObjectTagging; an unversioned bucket
+adds one HEAD to notice a key overwritten during the scan.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scanner import constants as c
-from scanner.actions import ActionResult, apply_infected_action, is_copy_of, quarantine_key
+from scanner.actions import ActionResult, Infection, apply_infected_action
+from scanner.allowlist import AllowList, Release
 from scanner.config import Settings, ensure_not_source
 from scanner.events import ObjectRef
-from scanner.exceptions import QuarantineError, SettingsError
+from scanner.exceptions import AllowListError, ClamdError, QuarantineError, SettingsError, SourceReadError
 from scanner.findings import Finding, publish, should_report
-from scanner.observability import MetricUnit, logger, metrics
-from scanner.scan import ObjectScanner
-from scanner.storage import ObjectInfo, ObjectStore, is_missing
-from scanner.tags import merge_tags, scan_tags, utc_now_iso
+from scanner.observability import logger
+from scanner.scan import ObjectScanner, ScanResult
+from scanner.storage import ObjectStore, OpenedObject, Pinned, error_code, is_missing
+from scanner.tags import merge_tags, scan_tags, user_tags, utc_now_iso
 from scanner.verdict import ScanStatus, Verdict, too_large
 
-_TRUSTED_FINAL = frozenset({ScanStatus.INFECTED.value, ScanStatus.UNSCANNABLE.value})
-"""Statuses whose tags may skip a rescan: forging them can only make the forger's own object fail."""
+_MAX_REPLACED_RESCANS = 2
+"""An unversioned key overwritten during its scan is scanned again (its current content), at most this often."""
 
 
 @dataclass
@@ -36,7 +43,15 @@ class Outcome:
     size: int = 0
     bytes_scanned: int = 0
     duration_ms: float = 0.0
+    version_id: str | None = None
+    etag: str | None = None
+    sha256: str | None = None
+    engine: str | None = None
+    scanned_at: str | None = None
     quarantine_location: str | None = None
+    released_by: str | None = None
+    written_status: ScanStatus | None = None
+    """The status the scanner itself wrote on this content in this run (the only one an error may keep)."""
     problems: list[str] = field(default_factory=list)
 
     def log_fields(self) -> dict[str, Any]:
@@ -45,11 +60,12 @@ class Outcome:
         return {
             "bucket": self.ref.bucket,
             "key": self.ref.key,
-            "version": self.ref.version_id,
+            "version": self.version_id or self.ref.version_id,
             "size": self.size,
             "status": self.status.value if self.status else None,
             "detail": self.detail,
             "skipped": self.skipped,
+            "sha256": self.sha256,
             "duration_ms": round(self.duration_ms, 1),
             "mb_per_s": mb_s,
             "quarantine": self.quarantine_location,
@@ -59,152 +75,231 @@ class Outcome:
 
 
 class ObjectProcessor:
-    """Everything that happens to one object version, in the order that loses nothing."""
+    """Everything that happens to one object, in the order that loses nothing."""
 
     def __init__(
         self,
         settings: Settings,
         scanner: ObjectScanner,
         store: ObjectStore,
-        engine: Any,
+        engine: Callable[[], str],
+        *,
         sns_client: Any | None = None,
+        allow_list: AllowList | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.scanner = scanner
         self.store = store
         self.engine = engine
-        """Callable returning the current engine/database version string."""
+        """The current engine/database version label."""
         self.sns_client = sns_client
+        self.allow_list = allow_list
+        self.executor = executor
+        """Runs the tag read alongside the GET's stream; None reads them in line."""
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
         outcome = Outcome(ref)
         try:
+            ensure_not_source(self.settings, ref.bucket)
             self._process(ref, outcome)
         except SettingsError as err:
             # An event from the quarantine bucket itself: scanning it would loop.
             outcome.skipped = "quarantine-bucket"
             outcome.problems.append(str(err))
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, BotoCoreError, SourceReadError) as err:
             if is_missing(err):
                 outcome.skipped = "object-gone"
             else:
+                code = error_code(err.__cause__ or err) if isinstance(err, SourceReadError) else error_code(err)
                 outcome.retry = True
-                outcome.problems.append(f"s3:{_error_code(err)}")
-                self._tag_error(ref, outcome, f"s3-error:{_error_code(err)}")
+                outcome.problems.append(f"s3:{code}")
+                self._tag_error(ref, outcome, f"s3-error:{code}")
         outcome.duration_ms = (time.perf_counter() - started) * 1000
-        self._record(outcome)
+        logger.info("object processed", extra=outcome.log_fields())
         return outcome
 
     def _process(self, ref: ObjectRef, outcome: Outcome) -> None:
-        ensure_not_source(self.settings, ref.bucket)
-        info = self.store.head(ref)
-        outcome.size = info.size
-        existing = self.store.get_tags(ref)
-        engine = self.engine()
-        previous = existing.get(c.TAG_STATUS)
-        if previous == ScanStatus.RELEASED.value and self._is_genuine_release(ref, info):
-            outcome.skipped = "released"
+        if ref.size is not None and ref.size > self.settings.max_object_bytes:
+            # Known from the event to be too large: not read at all, only pinned for its tags.
+            pinned = self.store.pin(ref)
+            outcome.engine = self._engine()
+            self._conclude(pinned, outcome, ScanResult(too_large()), tags_future=None, opened=None)
             return
-        # Tags are only trusted where a forgery could not make anything pass: an uploader may write scan-* tags
-        # unless the bucket policy forbids it, so a CLEAN (or unverified RELEASED) claim is always rescanned.
-        trusted = previous in _TRUSTED_FINAL and existing.get(c.TAG_ENGINE) == engine
-        if trusted and previous == ScanStatus.UNSCANNABLE.value:
-            outcome.skipped = "already-scanned"
-            outcome.status = ScanStatus(previous)
-            return
-        when = utc_now_iso()
-        if trusted:
-            # INFECTED from an earlier attempt whose action failed: finish the action, do not rescan.
-            verdict = Verdict(ScanStatus.INFECTED, existing.get(c.TAG_DETAIL))
-        else:
-            verdict = self._scan(ref, info, outcome)
-            self._tag(ref, existing, verdict, engine, when, outcome)
-            if ref.version_id is None and self._replaced_since(ref, info):
-                # Unversioned bucket: the tags went to the key, which now holds other content.
-                self._tag_error(ref, outcome, "object-replaced-during-scan", overwrite=True)
-                outcome.retry = True
+        opened = self.store.open(ref)
+        for _ in range(_MAX_REPLACED_RESCANS + 1):
+            replaced = self._scan_and_conclude(opened, outcome)
+            if not replaced:
                 return
+            # Unversioned key overwritten while it was scanned: its tags went to other content. That content is
+            # scanned now, so whatever the key holds ends with a verdict of its own.
+            opened = self.store.open(ObjectRef(ref.bucket, ref.key))
+        outcome.retry = True
+        outcome.problems.append("key-keeps-changing")
+
+    def _scan_and_conclude(self, opened: OpenedObject, outcome: Outcome) -> bool:
+        outcome.size = opened.size
+        outcome.engine = self._engine()
+        tags_future = self._read_tags(opened)
+        before = self._unscannable_before_stream(opened)
+        if before is not None:
+            opened.close()
+            result = ScanResult(before)
+        else:
+            result = self.scanner.scan(opened)
+        return self._conclude(opened.pinned, outcome, result, tags_future=tags_future, opened=opened)
+
+    def _unscannable_before_stream(self, opened: OpenedObject) -> Verdict | None:
+        """Objects the engine cannot see in full are not streamed at all."""
+        if opened.size > self.settings.max_object_bytes:
+            return too_large()
+        return None
+
+    def _read_tags(self, opened: OpenedObject) -> Future[dict[str, str]] | None:
+        """The object's tags, read alongside the scan: only when the GET reported any (TagCount)."""
+        if not opened.tag_count:
+            return None
+        if self.executor is None:
+            done: Future[dict[str, str]] = Future()
+            try:
+                done.set_result(self.store.get_tags(opened.pinned))
+            except Exception as err:  # noqa: BLE001 - surfaced where the tags are needed
+                done.set_exception(err)
+            return done
+        return self.executor.submit(self.store.get_tags, opened.pinned)
+
+    def _conclude(
+        self,
+        pinned: Pinned,
+        outcome: Outcome,
+        result: ScanResult,
+        *,
+        tags_future: Future[dict[str, str]] | None,
+        opened: OpenedObject | None,
+    ) -> bool:
+        """Tag, act and report for one scanned content; True when an unversioned key was overwritten meanwhile."""
+        content_encoding = opened.content_encoding if opened else None
+        outcome.version_id, outcome.etag = pinned.version_id, pinned.etag
+        outcome.sha256, outcome.bytes_scanned = result.sha256, result.scanned_bytes
+        # The label of the clamd that was asked before the stream: a restart mid-scan keeps the same database.
+        engine = outcome.engine or self._engine()
+        when = utc_now_iso()
+        outcome.engine, outcome.scanned_at = engine, when
+        verdict = result.verdict
+        release: Release | None = None
+        release_unknown = False
+        if verdict.status is ScanStatus.INFECTED:
+            try:
+                release = self._release_for(pinned, result, verdict, content_encoding)
+            except AllowListError as err:
+                # Unknown whether a reviewer released it: it stays INFECTED (tagged); the action waits for a retry.
+                release_unknown = True
+                outcome.retry = True
+                outcome.problems.append("allow-list-unavailable")
+                logger.error("allow-list lookup failed; the action waits for a retry", extra={"error": str(err)})
+            if release is not None:
+                verdict = Verdict(ScanStatus.RELEASED, verdict.detail)
+                outcome.released_by = release.released_by
+        existing = tags_future.result() if tags_future is not None else {}
+        tags = scan_tags(
+            verdict,
+            engine,
+            when,
+            released_by=release.released_by if release else None,
+            release_reason=release.reason if release else None,
+        )
+        self._tag(pinned, existing, tags, outcome, verdict.status)
+        if not pinned.versioned and self._replaced_since(pinned):
+            self._write_error(pinned.ref, outcome, "object-replaced-during-scan", retry=False)
+            return True
         outcome.status, outcome.detail = verdict.status, verdict.detail
         action: ActionResult | None = None
-        if verdict.status is ScanStatus.INFECTED:
-            action = self._act(ref, info, verdict, engine, when, outcome)
+        if verdict.status is ScanStatus.INFECTED and not release_unknown:
+            infection = Infection(
+                pinned=pinned,
+                sha256=result.sha256,
+                size=result.stored_bytes,
+                signature=verdict.detail or "",
+                engine=engine,
+                scanned_at=when,
+                content_encoding=content_encoding,
+                user_tags=user_tags(existing),
+                scan_tags=tags,
+                encryption=opened.encryption if opened else None,
+                kms_key_id=opened.kms_key_id if opened else None,
+            )
+            action = self._act(infection, outcome)
         if verdict.status is ScanStatus.ERROR:
             outcome.retry = True
-        if should_report(verdict) and not trusted:
-            self._report(Finding(ref, verdict, engine, when, action.quarantine_location if action else None), outcome)
+        if should_report(verdict):
+            location = action.quarantine_location if action else None
+            self._report(Finding(pinned.ref, verdict, engine, when, location), outcome)
+        return False
 
-    def _is_genuine_release(self, ref: ObjectRef, info: ObjectInfo) -> bool:
-        """A RELEASED object is trusted only when its quarantine copy (writable by the scanner and admins only)
-        is marked RELEASED and holds the same content."""
-        if not self.settings.quarantine_bucket:
-            return False
-        copy_ref = ObjectRef(self.settings.quarantine_bucket, quarantine_key(ref))
+    def _engine(self) -> str:
+        """The engine label; a clamd that cannot say (hung, dying) gives `unknown`, and its scan fails anyway."""
         try:
-            copy = self.store.head(copy_ref)
+            return self.engine()
+        except ClamdError as err:
+            logger.warning("clamd did not report its version", extra={"error": str(err)})
+            return "unknown"
+
+    def _release_for(
+        self, pinned: Pinned, result: ScanResult, verdict: Verdict, content_encoding: str | None
+    ) -> Release | None:
+        """The allow-list entry for this exact content and detection (read only on the INFECTED path)."""
+        if self.allow_list is None or not result.sha256:
+            return None
+        return self.allow_list.lookup(
+            sha256=result.sha256,
+            bucket=pinned.bucket,
+            key=pinned.key,
+            signature=verdict.detail or "",
+            content_encoding=content_encoding,
+        )
+
+    def _replaced_since(self, pinned: Pinned) -> bool:
+        try:
+            return self.store.head(pinned.ref).etag != pinned.etag
         except ClientError as err:
             if is_missing(err):
                 return False
             raise
-        if self.store.get_tags(copy_ref).get(c.TAG_STATUS) != ScanStatus.RELEASED.value:
-            return False
-        return is_copy_of(copy, ref.bucket, info, source_version=None)
-
-    def _replaced_since(self, ref: ObjectRef, scanned: ObjectInfo) -> bool:
-        try:
-            return self.store.head(ref).etag != scanned.etag
-        except ClientError as err:
-            if is_missing(err):
-                return False
-            raise
-
-    def _scan(self, ref: ObjectRef, info: ObjectInfo, outcome: Outcome) -> Verdict:
-        if info.size > self.settings.max_object_bytes:
-            return too_large()
-        result = self.scanner.scan(ref, info.size, info.etag)
-        outcome.bytes_scanned = result.bytes_scanned
-        return result.verdict
 
     def _tag(
-        self, ref: ObjectRef, existing: dict[str, str], verdict: Verdict, engine: str, when: str, outcome: Outcome
+        self, pinned: Pinned, existing: dict[str, str], tags: dict[str, str], outcome: Outcome, status: ScanStatus
     ) -> None:
-        merged = merge_tags(existing, scan_tags(verdict, engine, when))
+        merged = merge_tags(existing, tags)
         if merged.dropped_scan_tags or merged.dropped_user_tags:
             logger.warning(
                 "tag limit reached",
                 extra={"dropped_scan_tags": merged.dropped_scan_tags, "dropped_user_tags": merged.dropped_user_tags},
             )
         try:
-            self.store.put_tags(ref, merged.tags)
+            self.store.put_tags(pinned, merged.tags)
         except (ClientError, BotoCoreError) as err:
             if is_missing(err):
                 raise
             # The verdict still drives the action (an infected object is quarantined even if tagging failed).
             outcome.retry = True
-            outcome.problems.append(f"tag:{_error_code(err)}")
+            outcome.problems.append(f"tag:{error_code(err)}")
+            return
+        outcome.written_status = status
 
-    def _act(
-        self, ref: ObjectRef, info: ObjectInfo, verdict: Verdict, engine: str, when: str, outcome: Outcome
-    ) -> ActionResult | None:
+    def _act(self, infection: Infection, outcome: Outcome) -> ActionResult | None:
         try:
             result = apply_infected_action(
-                self.settings.action,
-                self.store,
-                ref,
-                info,
-                verdict,
-                quarantine_bucket=self.settings.quarantine_bucket,
-                engine=engine,
-                when=when,
+                self.settings.action, self.store, infection, quarantine_bucket=self.settings.quarantine_bucket
             )
         except (QuarantineError, ClientError, BotoCoreError) as err:
-            if is_missing(err):
-                raise
             outcome.retry = True
             outcome.problems.append(f"action:{type(err).__name__}")
             logger.error("infected-object action failed; source kept", extra={"error": str(err)})
             return None
         outcome.quarantine_location = result.quarantine_location
+        if result.problem:
+            outcome.problems.append(result.problem)
         return result
 
     def _report(self, finding: Finding, outcome: Outcome) -> None:
@@ -213,41 +308,46 @@ class ObjectProcessor:
         try:
             publish(self.sns_client, self.settings.findings_topic_arn, finding)
         except (ClientError, BotoCoreError) as err:
-            outcome.problems.append(f"findings:{_error_code(err)}")
+            outcome.problems.append(f"findings:{error_code(err)}")
             logger.error("findings publish failed", extra={"error": str(err)})
 
-    def _tag_error(self, ref: ObjectRef, outcome: Outcome, detail: str, *, overwrite: bool = False) -> None:
-        """Best effort: mark the object ERROR so it is never mistaken for unscanned-but-fine.
+    def _tag_error(self, ref: ObjectRef, outcome: Outcome, detail: str) -> None:
+        """Best effort after a failure: mark the content ERROR, so it is never mistaken for scanned and fine.
 
-        An INFECTED or RELEASED status stays unless `overwrite` (the verdict on the key is known to be stale).
+        Only a status the scanner itself wrote on this content in this run is kept (an INFECTED verdict whose
+        quarantine then failed); every other status, whoever wrote it, is replaced.
         """
         outcome.status, outcome.detail = ScanStatus.ERROR, detail
+        if outcome.written_status is not None:
+            outcome.status = outcome.written_status
+            return
+        target = ObjectRef(ref.bucket, ref.key, outcome.version_id or ref.version_id)
+        self._write_error(target, outcome, detail)
+
+    def _write_error(self, ref: ObjectRef, outcome: Outcome, detail: str, *, retry: bool = True) -> None:
+        outcome.status, outcome.detail = ScanStatus.ERROR, detail
+        outcome.retry = outcome.retry or retry
         try:
             existing = self.store.get_tags(ref)
-            if not overwrite and existing.get(c.TAG_STATUS) in {ScanStatus.INFECTED.value, ScanStatus.RELEASED.value}:
-                return
-            merged = merge_tags(existing, scan_tags(Verdict(ScanStatus.ERROR, detail), self.engine(), utc_now_iso()))
+            engine = outcome.engine or self._engine()
+            merged = merge_tags(existing, scan_tags(Verdict(ScanStatus.ERROR, detail), engine, utc_now_iso()))
             self.store.put_tags(ref, merged.tags)
         except Exception as err:  # noqa: BLE001 - best effort only; the retry is already requested
             outcome.problems.append(f"tag-error:{type(err).__name__}")
 
-    def _record(self, outcome: Outcome) -> None:
-        logger.info("object processed", extra=outcome.log_fields())
-        if outcome.skipped:
-            return
-        metrics.add_metric(name="ObjectsScanned", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BytesScanned", unit=MetricUnit.Bytes, value=outcome.bytes_scanned)
-        metrics.add_metric(name="ScanDuration", unit=MetricUnit.Milliseconds, value=outcome.duration_ms)
-        counter = {
-            ScanStatus.INFECTED: "Infected",
-            ScanStatus.UNSCANNABLE: "Unscannable",
-            ScanStatus.ERROR: "Errors",
-        }.get(outcome.status)  # type: ignore[arg-type]
-        if counter:
-            metrics.add_metric(name=counter, unit=MetricUnit.Count, value=1)
 
-
-def _error_code(err: BaseException) -> str:
-    if isinstance(err, ClientError):
-        return str(err.response.get("Error", {}).get("Code", "ClientError"))
-    return type(err).__name__
+def record_metrics(outcome: Outcome, add_metric: Callable[..., None], unit: Any) -> None:
+    """The metrics of one outcome (called from one thread: Powertools Metrics is not thread-safe)."""
+    if outcome.skipped:
+        return
+    add_metric(name="ObjectsScanned", unit=unit.Count, value=1)
+    add_metric(name="BytesScanned", unit=unit.Bytes, value=outcome.bytes_scanned)
+    add_metric(name="ScanDuration", unit=unit.Milliseconds, value=outcome.duration_ms)
+    counter = {
+        ScanStatus.INFECTED: "Infected",
+        ScanStatus.UNSCANNABLE: "Unscannable",
+        ScanStatus.ERROR: "Errors",
+        ScanStatus.RELEASED: "Released",
+    }.get(outcome.status)  # type: ignore[arg-type]
+    if counter:
+        add_metric(name=counter, unit=unit.Count, value=1)

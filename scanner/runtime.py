@@ -1,25 +1,37 @@
-"""One execution environment: settings, a warm clamd, AWS clients, and handling of whole events."""
+"""One execution environment: settings, a warm clamd, AWS clients, and handling of whole events.
+
+The records of one event (an SQS batch, above all) are scanned concurrently against the one clamd, as many at once
+as the environment has vCPUs (SCAN_CONCURRENCY). Results, logs and metrics stay per record: each record's outcome
+is built in its own thread; metrics are added from the invoking thread only (Powertools Metrics is not
+thread-safe).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from scanner.allowlist import AllowList
+from scanner.archives import rar_supported
 from scanner.clamd import ClamdDaemon
 from scanner.config import Settings
 from scanner.definitions.watcher import DefinitionsWatcher
 from scanner.engine import engine_label
 from scanner.events import Delivery, Ignored, Malformed, ObjectRef, parse_event
-from scanner.observability import logger, metrics
-from scanner.process import ObjectProcessor, Outcome
+from scanner.exceptions import ClamdStartError
+from scanner.observability import MetricUnit, logger, metrics
+from scanner.process import ObjectProcessor, Outcome, record_metrics
 from scanner.scan import ObjectScanner
 from scanner.storage import ObjectStore
 
-BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+BOTO_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60, max_pool_connections=32
+)
 
 
 class InvocationFailed(Exception):
@@ -34,16 +46,22 @@ class ScannerRuntime:
     daemon: ClamdDaemon
     s3_client: Any
     sns_client: Any | None = None
+    dynamodb_client: Any | None = None
     on_outcome: Callable[[Outcome], None] | None = None
-    """Called with every outcome (the local pipeline prints verdict lines with it)."""
+    """Called with every outcome (the local pipeline prints verdict lines with it); may be called from any thread."""
     definitions: DefinitionsWatcher | None = None
     """Published definitions (built from the settings when a definitions bucket is configured)."""
+    rar_supported: bool | None = None
+    """Whether clamd can unpack RAR here (None: detect)."""
     _engine: str | None = field(default=None, init=False)
     _engine_pid: int | None = field(default=None, init=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.definitions is None and self.settings.definitions_bucket:
             self.definitions = DefinitionsWatcher.from_settings(self.settings, self.s3_client)
+        if self.rar_supported is None:
+            self.rar_supported = rar_supported()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, session: boto3.Session | None = None) -> ScannerRuntime:
@@ -54,16 +72,25 @@ class ScannerRuntime:
             daemon=ClamdDaemon(settings.clamd, settings.stream_chunk_bytes),
             s3_client=session.client("s3", config=BOTO_CONFIG),
             sns_client=session.client("sns", config=BOTO_CONFIG) if settings.findings_topic_arn else None,
+            dynamodb_client=session.client("dynamodb", config=BOTO_CONFIG) if settings.allow_list_table else None,
         )
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """Workers for concurrent records and the tag reads beside their streams (twice the scan concurrency)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2 * self.settings.concurrency + 1, thread_name_prefix="scan")
+        return self._pool
 
     def engine(self) -> str:
         """Engine and database version, asked of clamd once per clamd process (and after reloads)."""
         if not self.daemon.is_running():
             logger.warning("clamd is not running; restarting it")
             self.daemon.ensure_running()
-        if self._engine is None or self._engine_pid != self.daemon.pid:
+        pid = self.daemon.pid
+        if self._engine is None or self._engine_pid != pid:
             self._engine = engine_label(self.daemon.client.version(), self.daemon.database_dir)
-            self._engine_pid = self.daemon.pid
+            self._engine_pid = pid
         return self._engine
 
     def forget_engine(self) -> None:
@@ -86,53 +113,103 @@ class ScannerRuntime:
         elif self.definitions.refresh(self.daemon):
             self.forget_engine()
 
+    def ensure_clamd(self) -> None:
+        """clamd running and answering; a published set it cannot load is rejected for the image's database."""
+        try:
+            self.daemon.ensure_running()
+        except ClamdStartError as err:
+            if self.definitions is None or self.definitions.manifest is None:
+                raise
+            self.definitions.reject_current(err)
+            self.daemon.stop()
+            self.daemon.start(self.settings.clamd.database_dir)
+            self.forget_engine()
+            self.daemon.ensure_running()
+
     def processor(self) -> ObjectProcessor:
         store = ObjectStore(self.s3_client)
-        scanner = ObjectScanner(self.daemon, store, encrypted_is_infected=self.settings.encrypted_is_infected)
-        return ObjectProcessor(self.settings, scanner, store, self.engine, self.sns_client)
+        scanner = ObjectScanner(
+            self.daemon,
+            store,
+            max_object_bytes=self.settings.max_object_bytes,
+            encrypted_is_infected=self.settings.encrypted_is_infected,
+            rar_supported=bool(self.rar_supported),
+        )
+        allow_list = (
+            AllowList(self.dynamodb_client, self.settings.allow_list_table)
+            if self.settings.allow_list_table and self.dynamodb_client is not None
+            else None
+        )
+        return ObjectProcessor(
+            self.settings,
+            scanner,
+            store,
+            self.engine,
+            sns_client=self.sns_client,
+            allow_list=allow_list,
+            executor=self.pool,
+        )
 
     def handle(self, event: Any) -> dict[str, Any]:
-        """Process every record of an event; one record's failure never stops the others."""
+        """Process every record of an event, concurrently; one record's failure never stops the others."""
         deliveries, is_sqs = parse_event(event)
         self.refresh_definitions()
-        self.daemon.ensure_running()
+        self.ensure_clamd()
         processor = self.processor()
-        failed_messages: list[str] = []
+        work = [(index, item) for index, delivery in enumerate(deliveries) for item in delivery.items]
+        failed = [False] * len(deliveries)
         outcomes: list[Outcome] = []
         try:
-            for delivery in deliveries:
-                delivery_outcomes, ok = self._handle_delivery(processor, delivery)
-                outcomes += delivery_outcomes
-                if not ok and delivery.message_id:
-                    failed_messages.append(delivery.message_id)
+            results = self._run_all(processor, [item for _, item in work])
+            for (index, item), outcome in zip(work, results, strict=True):
+                if outcome is None:
+                    failed[index] = failed[index] or isinstance(item, Malformed)
+                    continue
+                outcomes.append(outcome)
+                record_metrics(outcome, metrics.add_metric, MetricUnit)
+                failed[index] = failed[index] or outcome.retry
         finally:
             if metrics.metric_set:  # skipped-only invocations have nothing to publish
                 metrics.flush_metrics()
-        summary = {"processed": len(outcomes), "statuses": [o.log_fields() for o in outcomes]}
         if is_sqs:
-            return {"batchItemFailures": [{"itemIdentifier": m} for m in failed_messages]}
+            return {
+                "batchItemFailures": [
+                    {"itemIdentifier": d.message_id} for d, bad in zip(deliveries, failed, strict=True) if bad
+                ]
+            }
         retry = [o for o in outcomes if o.retry]
         if retry:
             names = [str(o.ref) for o in retry]
             raise InvocationFailed(f"{len(retry)} of {len(outcomes)} objects need a retry: {names}")
-        return summary
+        return {"processed": len(outcomes), "statuses": [o.log_fields() for o in outcomes]}
 
-    def _handle_delivery(self, processor: ObjectProcessor, delivery: Delivery) -> tuple[list[Outcome], bool]:
-        outcomes: list[Outcome] = []
-        ok = True
-        for item in delivery.items:
-            if isinstance(item, Malformed):
-                logger.error("malformed message", extra={"reason": item.reason, "message_id": delivery.message_id})
-                ok = False
-            elif isinstance(item, Ignored):
-                logger.info("record ignored", extra={"reason": item.reason})
-            elif item.is_folder_marker:
-                logger.info("folder marker skipped", extra={"bucket": item.bucket, "key": item.key})
-            else:
-                outcome = self._process_one(processor, item)
-                outcomes.append(outcome)
-                ok = ok and not outcome.retry
-        return outcomes, ok
+    def _run_all(self, processor: ObjectProcessor, items: list[ObjectRef | Ignored]) -> list[Outcome | None]:
+        """Outcomes in the order of `items` (None for records that are not objects to scan)."""
+        scannable = [i for i, item in enumerate(items) if self._scannable(item)]
+        results: list[Outcome | None] = [None] * len(items)
+        concurrency = self.settings.concurrency
+        if concurrency <= 1 or len(scannable) <= 1:
+            for i in scannable:
+                results[i] = self._process_one(processor, items[i])  # type: ignore[arg-type]
+            return results
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="record") as records:
+            futures = {i: records.submit(self._process_one, processor, items[i]) for i in scannable}
+            for i, future in futures.items():
+                results[i] = future.result()
+        return results
+
+    @staticmethod
+    def _scannable(item: ObjectRef | Ignored) -> bool:
+        if isinstance(item, Malformed):
+            logger.error("malformed message", extra={"reason": item.reason})
+            return False
+        if isinstance(item, Ignored):
+            logger.info("record ignored", extra={"reason": item.reason})
+            return False
+        if item.is_folder_marker:
+            logger.info("folder marker skipped", extra={"bucket": item.bucket, "key": item.key})
+            return False
+        return True
 
     def _process_one(self, processor: ObjectProcessor, ref: ObjectRef) -> Outcome:
         try:
@@ -143,3 +220,6 @@ class ScannerRuntime:
         if self.on_outcome:
             self.on_outcome(outcome)
         return outcome
+
+
+__all__ = ["BOTO_CONFIG", "Delivery", "InvocationFailed", "ScannerRuntime"]

@@ -24,14 +24,31 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def scan_tags(verdict: Verdict, engine: str, scanned_at: str) -> dict[str, str]:
-    """Scan tags in priority order (scan-status first); scan-detail absent for CLEAN."""
+def is_scan_tag(key: str) -> bool:
+    """The scanner owns every `scan-*` tag: it never reads them as input and replaces them on every write."""
+    return key.startswith(c.SCAN_TAG_PREFIX)
+
+
+def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The uploader's tags: everything but the scanner's."""
+    return {k: v for k, v in tags.items() if not is_scan_tag(k)}
+
+
+def scan_tags(
+    verdict: Verdict, engine: str, scanned_at: str, *, released_by: str | None = None, release_reason: str | None = None
+) -> dict[str, str]:
+    """Scan tags in priority order (scan-status first); scan-detail absent for CLEAN; who released and why for
+    RELEASED."""
     tags = {c.TAG_STATUS: verdict.status.value}
     if verdict.detail and verdict.status is not ScanStatus.CLEAN:
         tags[c.TAG_DETAIL] = clean_value(verdict.detail)
     tags[c.TAG_TIME] = scanned_at
     if engine:
         tags[c.TAG_ENGINE] = clean_value(engine)
+    if released_by:
+        tags[c.TAG_RELEASED_BY] = clean_value(released_by)
+    if release_reason:
+        tags[c.TAG_RELEASE_REASON] = clean_value(release_reason)
     return tags
 
 
@@ -51,7 +68,7 @@ def merge_tags(existing: Mapping[str, str], new_scan_tags: Mapping[str, str]) ->
     uploader already used all 10 tags is one of theirs (the last by key) given up for scan-status, because
     an untagged object cannot be told apart from one never scanned.
     """
-    user = {k: v for k, v in existing.items() if k not in c.SCAN_TAG_KEYS}
+    user = user_tags(existing)
     dropped_user: list[str] = []
     while len(user) > c.S3_MAX_TAGS - 1:
         last = sorted(user)[-1]

@@ -70,8 +70,13 @@ def verdict_from_error(error: BaseException) -> Verdict:
 
 
 def too_large() -> Verdict:
-    """An object above the configured maximum is not streamed at all."""
+    """An object (or its decoded content) above the configured maximum: not scanned in full."""
     return Verdict(ScanStatus.UNSCANNABLE, "too-large")
+
+
+def unscannable(reason: str) -> Verdict:
+    """Content the engine could not really look at, with the reason (an encoding, a limit, an archive method)."""
+    return Verdict(ScanStatus.UNSCANNABLE, reason)
 
 
 def _short(text: str, limit: int = 120) -> str:

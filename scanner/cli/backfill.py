@@ -1,9 +1,13 @@
-"""`scanner scan s3://bucket/prefix`: submit existing objects that carry no final verdict (backfill).
+"""`scanner scan s3://bucket/prefix`: submit existing objects to the scanner (backfill).
 
 Each object becomes one S3-shaped ObjectCreated event, submitted either to the deployed function as an
-asynchronous invocation (`--function NAME`: Lambda's own retries and dead-letter queue apply) or to the local
-pipeline's events queue (`--endpoint-url`), where the running `scanner local` scans it exactly as an upload.
-Resumable: objects already tagged with a final status are skipped, so a rerun submits only what is left.
+asynchronous invocation (`--function NAME`: Lambda's own retries and dead-letter queue apply), to a queue the
+scanner consumes (`--queue-url`), or to the local pipeline's events queue (`--endpoint-url`), where the running
+`scanner local` scans it exactly as an upload.
+
+Every object under the prefix is submitted: tags are outputs, never inputs, so a `scan-status` tag (which an
+uploader may have forged) never exempts an object. `--only-untagged` skips objects that already carry a final
+status, which is safe only where the bucket policy forbids writing `scan-*` tags to everyone but the scanner.
 """
 
 from __future__ import annotations
@@ -38,12 +42,11 @@ _MAX_FAILURES_SHOWN = 20
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scan",
-        help="submit existing objects without a final scan-status (backfill)",
+        help="submit existing objects to the scanner (backfill)",
         description=(
-            "List s3://bucket/prefix and submit every object without a final scan-status tag (every object with "
-            "--rescan) as an S3 ObjectCreated event: to the deployed function (--function NAME, asynchronous "
-            "invocation) or to the local pipeline (--endpoint-url). Already tagged objects are skipped, so an "
-            "interrupted run is resumed by running it again."
+            "List s3://bucket/prefix and submit every object as an S3 ObjectCreated event: to the deployed function "
+            "(--function NAME, asynchronous invocation), a queue (--queue-url) or the local pipeline "
+            "(--endpoint-url). Tags are never trusted, so every object is submitted unless --only-untagged."
         ),
     )
     parser.add_argument("target", metavar="s3://BUCKET[/PREFIX]", help="what to scan")
@@ -55,9 +58,13 @@ def add_parser(subparsers: Any) -> None:
         help=f"an SQS queue taking S3 events (with --endpoint-url: the local pipeline's {defaults.EVENTS_QUEUE})",
     )
     parser.add_argument(
-        "--rescan",
+        "--only-untagged",
         action="store_true",
-        help="submit tagged objects too (the scanner still skips verdicts from the same engine and database)",
+        help=(
+            "skip objects that already carry a final scan-status tag (resume an interrupted run); safe ONLY where "
+            "the bucket policy forbids scan-* tags to everyone but the scanner (blockUnscannedDownloads), since an "
+            "uploader could otherwise forge the tag to be skipped"
+        ),
     )
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel submissions (default 8)")
     parser.add_argument("--dry-run", action="store_true", help="count what would be submitted, submit nothing")
@@ -185,7 +192,7 @@ class Backfill:
     prefix: str
     submitter: Submitter
     region: str
-    rescan: bool = False
+    only_untagged: bool = False
     dry_run: bool = False
     concurrency: int = 8
     tally: Tally = field(default_factory=Tally)
@@ -215,7 +222,7 @@ class Backfill:
             if key.endswith("/") and obj.get("Size", 0) == 0:
                 self.tally.count("skipped")  # folder marker: the scanner skips it too
                 return
-            if not self.rescan and self._has_final_status(key):
+            if self.only_untagged and self._has_final_status(key):
                 self.tally.count("skipped")
                 return
             if not self.dry_run:
@@ -255,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         prefix,
         submitter,
         region=aws.session.region_name or defaults.LOCAL_REGION,
-        rescan=args.rescan,
+        only_untagged=args.only_untagged,
         dry_run=args.dry_run,
         concurrency=args.concurrency,
     )

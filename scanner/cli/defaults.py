@@ -28,6 +28,8 @@ DEAD_LETTER_QUEUE: Final = "scanner-local-dlq"
 FINDINGS_TOPIC: Final = "scanner-local-findings"
 FINDINGS_QUEUE: Final = "scanner-local-findings"
 """Subscribed to the findings topic so findings can be read locally."""
+ALLOW_LIST_TABLE: Final = "scanner-local-allow-list"
+"""The local pipeline's release allow-list (DynamoDB in moto)."""
 CLAMD_CANDIDATES: Final = ("clamd", "/usr/sbin/clamd", "/usr/local/sbin/clamd")
 ENV_QUARANTINE_BUCKET: Final = c.ENV_QUARANTINE_BUCKET
 ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
@@ -78,6 +80,11 @@ def default_database() -> Path | None:
 def quarantine_bucket_from_environment() -> str | None:
     """The variable the scanner function itself reads, so an operator's shell can share the function's setting."""
     return os.environ.get(ENV_QUARANTINE_BUCKET) or None
+
+
+def allow_list_table_from_environment() -> str | None:
+    """The variable the scanner function reads (ALLOW_LIST_TABLE)."""
+    return os.environ.get(c.ENV_ALLOW_LIST_TABLE) or None
 
 
 def endpoint_from_environment() -> str | None:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from scanner import constants as c
 from scanner.actions import quarantine_key
 from scanner.cli.output import table
+from scanner.cli.quarantined import load_record
 from scanner.events import ObjectRef
 from scanner.process import Outcome
 from scanner.verdict import ScanStatus
@@ -124,14 +125,15 @@ def run_demo(pipeline: LocalPipeline, collector: OutcomeCollector, out: TextIO, 
 def _where(s3: Any, ref: ObjectRef, quarantine_bucket: str, status: ScanStatus | None) -> str:
     """Where the object is now, checked in S3 rather than taken from the verdict."""
     if status is ScanStatus.INFECTED:
-        key = quarantine_key(ref)
+        key = quarantine_key(ref.bucket, ref.key)
         try:
-            metadata = s3.head_object(Bucket=quarantine_bucket, Key=key)["Metadata"]
+            version = s3.head_object(Bucket=quarantine_bucket, Key=key).get("VersionId")
         except ClientError:
             return "missing from quarantine"
         if _exists(s3, ref):
             return "still in the upload bucket"
-        if metadata.get(c.META_SOURCE_BUCKET) != ref.bucket:
+        record = load_record(s3, quarantine_bucket, key, version)
+        if record is None or (record.source_bucket, record.source_key) != (ref.bucket, ref.key):
             return "quarantine copy without provenance"
         return f"quarantined: s3://{quarantine_bucket}/{key}"
     try:

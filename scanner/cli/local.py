@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from scanner.cli import defaults
 from scanner.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CliError
+from scanner.cli.output import printable
 
 if TYPE_CHECKING:
     from scanner.cli.pipeline import DeadLetter, LocalPipeline, RetryScheduled
@@ -98,14 +99,15 @@ class VerdictPrinter:
             self.line(json.dumps({"type": "retry", **vars(retry)}, ensure_ascii=False))
         else:
             self.line(
-                f"RETRY       message={retry.message_id} attempt={retry.attempt} in {retry.delay_s}s: {retry.error}"
+                f"RETRY       message={retry.message_id} attempt={retry.attempt} in {retry.delay_s}s: "
+                f"{printable(retry.error)}"
             )
 
     def dead_letter(self, dead: DeadLetter) -> None:
         if self.as_json:
             self.line(json.dumps({"type": "dead-letter", **vars(dead)}, ensure_ascii=False, default=str))
         else:
-            self.line(f"DLQ         message={dead.message_id} attempts={dead.attempts}: {dead.error}")
+            self.line(f"DLQ         message={dead.message_id} attempts={dead.attempts}: {printable(dead.error)}")
 
 
 def outcome_line(outcome: Outcome) -> str:
@@ -115,11 +117,12 @@ def outcome_line(outcome: Outcome) -> str:
     else:
         status = outcome.status.value if outcome.status else "ERROR"
         detail = outcome.detail or "-"
-    line = f"{status:<11} s3://{outcome.ref.bucket}/{outcome.ref.key}  {detail}  {outcome.duration_ms:.0f} ms"
+    where = printable(f"s3://{outcome.ref.bucket}/{outcome.ref.key}")
+    line = f"{status:<11} {where}  {printable(detail)}  {outcome.duration_ms:.0f} ms"
     if outcome.quarantine_location:
-        line += f"  -> {outcome.quarantine_location}"
+        line += f"  -> {printable(outcome.quarantine_location)}"
     if outcome.retry:
-        line += f"  (retry: {', '.join(outcome.problems) or 'requested'})"
+        line += f"  (retry: {printable(', '.join(outcome.problems) or 'requested')})"
     return line
 
 

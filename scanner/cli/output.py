@@ -12,10 +12,34 @@ from typing import Any, TextIO
 
 from scanner.cli.errors import Refused
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Control, format (bidi overrides, zero-width), surrogate, private-use, unassigned and line/paragraph separators."""
+
+
+def printable(value: Any) -> str:
+    """Text safe for a terminal line: control and invisible characters escaped (`\\n`, `\\x1b`, `\\u202e`), so a key
+    can never start a new line, move the cursor or reorder what follows (and so forge a verdict line)."""
+    text = str(value)
+    if text.isprintable() and not any(unicodedata.category(ch) in _INVISIBLE for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(ch) in _INVISIBLE or (not ch.isprintable() and ch != " "):
+            out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Columns padded to their widest cell (by display width, so accented and CJK keys line up)."""
-    cells = [[str(h) for h in headers], *[["-" if v is None or v == "" else str(v) for v in row] for row in rows]]
+    """Columns padded to their widest cell (by display width, so accented and CJK keys line up); every cell
+    printable()."""
+    cells = [
+        [str(h) for h in headers],
+        *[["-" if v is None or v == "" else printable(v) for v in row] for row in rows],
+    ]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:

@@ -31,6 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scanner import constants as c
 from scanner import handler
 from scanner.clamd import ClamdDaemon
 from scanner.cli import defaults
@@ -304,6 +305,7 @@ class LocalPipeline:
 
     def _create_resources(self) -> None:
         s3, sqs, sns = self.client("s3"), self.client("sqs"), self.client("sns")
+        self._create_allow_list()
         for bucket in (self.options.upload_bucket, self.options.quarantine_bucket):
             try:
                 s3.create_bucket(Bucket=bucket)
@@ -335,6 +337,21 @@ class LocalPipeline:
             Attributes={"RawMessageDelivery": "true"},
         )
 
+    def _create_allow_list(self) -> None:
+        """The release allow-list, shaped like the deployed table (infra creates it with the same keys)."""
+        self.client("dynamodb").create_table(
+            TableName=defaults.ALLOW_LIST_TABLE,
+            KeySchema=[
+                {"AttributeName": c.ALLOW_LIST_HASH_KEY, "KeyType": "HASH"},
+                {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": c.ALLOW_LIST_HASH_KEY, "AttributeType": "S"},
+                {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
     def _start_clamd(self) -> None:
         self.work_dir = Path(tempfile.mkdtemp(prefix="scanner-local-"))
         database = self.options.database
@@ -351,6 +368,7 @@ class LocalPipeline:
             action=InfectedAction.QUARANTINE,
             quarantine_bucket=self.options.quarantine_bucket,
             findings_topic_arn=self.findings_topic_arn,
+            allow_list_table=defaults.ALLOW_LIST_TABLE,
             clamd=clamd,
         )
         self.daemon = ClamdDaemon(clamd, settings.stream_chunk_bytes)
@@ -366,6 +384,7 @@ class LocalPipeline:
             daemon=self.daemon,
             s3_client=self.client("s3"),
             sns_client=self.client("sns"),
+            dynamodb_client=self.client("dynamodb"),
             on_outcome=self.on_outcome,
         )
         handler.set_runtime(self.runtime)

@@ -96,6 +96,19 @@ class DefinitionsWatcher:
         self._report_age(manifest)
         return directory
 
+    def reject_current(self, err: BaseException) -> None:
+        """clamd could not load the set prepare() chose: never that set again; back to the image's database.
+
+        Called at cold start, so one bad published set cannot brick every new execution environment; the next
+        check looks for a newer set as usual.
+        """
+        if self.manifest is not None:
+            self._rejected = self.manifest.digest
+        self._failed("clamd cannot load the published set: using the image's database", err)
+        self.manifest = None
+        prune(self.root, keep=[])
+        self._report_age(None)
+
     def due(self) -> bool:
         return self._checked_at is None or self.clock() - self._checked_at >= self.check_interval_s
 

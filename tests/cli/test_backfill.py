@@ -25,7 +25,7 @@ def scan(capsys: pytest.CaptureFixture[str], ready: Ready, *argv: str) -> tuple[
     return code, json.loads(out) if out.strip() else {"stderr": err}
 
 
-def test_scan_tags_preexisting_untagged_objects_and_resumes(
+def test_scan_submits_every_object_and_only_untagged_resumes(
     local_pipeline: LocalProcess,
     ready: Ready,
     local_s3: Any,
@@ -44,8 +44,11 @@ def test_scan_tags_preexisting_untagged_objects_and_resumes(
     code, summary = scan(capsys, ready, f"s3://{scratch_bucket}/archive/")
 
     assert code == EXIT_OK
-    assert (summary["listed"], summary["submitted"], summary["skipped"], summary["failed"]) == (7, 6, 1, 0)
-    verdicts = local_pipeline.verdicts(scratch_bucket, untagged | {"archive/2019/infected.bin"}, timeout_s=60)
+    assert (summary["listed"], summary["submitted"], summary["skipped"], summary["failed"]) == (7, 7, 0, 0)
+    verdicts = local_pipeline.verdicts(
+        scratch_bucket, untagged | {"archive/2019/infected.bin", "archive/2019/done.txt"}, timeout_s=60
+    )
+    assert verdicts["archive/2019/done.txt"]["status"] == "CLEAN", "a CLEAN tag is scanned like any object"
     assert {verdicts[k]["status"] for k in untagged} == {"CLEAN"}
     assert verdicts["archive/2019/infected.bin"]["status"] == "INFECTED"
     for key in untagged:
@@ -54,12 +57,24 @@ def test_scan_tags_preexisting_untagged_objects_and_resumes(
     assert exists(local_s3, ready.quarantine, f"{scratch_bucket}/archive/2019/infected.bin")
     assert tags_of(local_s3, scratch_bucket, "elsewhere/outside.txt") == {}
 
-    code, again = scan(capsys, ready, f"s3://{scratch_bucket}/archive/")
+    local_s3.put_object(Bucket=scratch_bucket, Key="archive/2019/new.txt", Body=b"new")
+    code, again = scan(capsys, ready, f"s3://{scratch_bucket}/archive/", "--only-untagged")
     assert code == EXIT_OK
-    assert (again["listed"], again["submitted"], again["skipped"]) == (6, 0, 6), "a rerun submits only what is left"
+    assert (again["listed"], again["submitted"], again["skipped"]) == (7, 1, 6), "--only-untagged: what is left"
 
-    code, dry = scan(capsys, ready, f"s3://{scratch_bucket}/", "--rescan", "--dry-run")
-    assert (code, dry["submitted"], dry["skipped"]) == (EXIT_OK, 7, 0)
+    code, dry = scan(capsys, ready, f"s3://{scratch_bucket}/", "--dry-run")
+    assert (code, dry["submitted"], dry["skipped"]) == (EXIT_OK, 8, 0)
+
+
+def test_scan_submits_a_forged_clean_object_and_it_is_quarantined(
+    local_pipeline: LocalProcess, ready: Ready, local_s3: Any, scratch_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "forged/evil.bin"
+    local_s3.put_object(Bucket=scratch_bucket, Key=key, Body=EICAR, Tagging="scan-status=CLEAN")
+    code, summary = scan(capsys, ready, f"s3://{scratch_bucket}/forged/")
+    assert (code, summary["submitted"], summary["skipped"]) == (EXIT_OK, 1, 0)
+    assert local_pipeline.verdicts(scratch_bucket, {key}, timeout_s=30)[key]["status"] == "INFECTED"
+    assert not exists(local_s3, scratch_bucket, key)
 
 
 def test_scan_reports_a_missing_bucket(ready: Ready, capsys: pytest.CaptureFixture[str]) -> None:

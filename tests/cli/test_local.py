@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import signal
@@ -12,10 +13,10 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
+from scanner.cli.quarantined import load_record
 from tests.cli.helpers import exists, tags_of
 from tests.cli.local_process import REPO, LocalProcess, Ready, process_alive, processes_mentioning
 from tests.support.clamd import EICAR, EICAR_NAME, TESTFILE_NAME, TESTFILES, require_binary
@@ -63,10 +64,11 @@ def test_infected_uploads_move_to_quarantine_with_provenance(
         assert verdicts[key]["quarantine"] == f"s3://{ready.quarantine}/{copy_key}"
         copy = local_s3.get_object(Bucket=ready.quarantine, Key=copy_key)
         assert copy["Body"].read() == body
-        assert copy["Metadata"]["source-bucket"] == ready.upload
-        assert copy["Metadata"]["source-key"] == quote(key, safe="/")
-        assert copy["Metadata"]["signature"] == signature
-        assert copy["Metadata"]["quarantined-at"]
+        record = load_record(local_s3, ready.quarantine, copy_key, copy["VersionId"])
+        assert record is not None
+        assert (record.source_bucket, record.source_key, record.signature) == (ready.upload, key, signature)
+        assert record.sha256 == hashlib.sha256(body).hexdigest()
+        assert record.quarantined_at
         tags = tags_of(local_s3, ready.quarantine, copy_key, copy["VersionId"])
         assert tags["scan-status"] == "INFECTED"
         assert tags["scan-detail"] == signature

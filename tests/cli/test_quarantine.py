@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
@@ -72,7 +72,8 @@ def test_show_prints_provenance_and_tags(
     assert code == EXIT_OK
     shown = json.loads(out)
     assert shown["sourceKey"] == key
-    assert shown["metadata"]["source-key"] == quote(key, safe="/"), "stored URL-quoted, shown decoded"
+    assert shown["recordFound"] is True
+    assert shown["sha256"] == hashlib.sha256(EICAR).hexdigest()
     assert shown["tags"]["scan-status"] == "INFECTED"
     assert shown["tags"]["scan-detail"] == EICAR_NAME
     assert shown["engine"].startswith("ClamAV ")
@@ -88,7 +89,18 @@ def test_release_of_a_false_positive_restores_it_tagged_released(
     local_pipeline: LocalProcess, ready: Ready, local_s3: Any, unique: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = f"{unique}/vendor tool.exe"
-    qkey = quarantine_one(local_pipeline, ready, local_s3, key)
+    local_s3.put_object(
+        Bucket=ready.upload,
+        Key=key,
+        Body=EICAR,
+        Tagging="owner=alice",
+        Metadata={"origin": "vendor"},
+        ContentType="application/x-msdownload",
+        ContentDisposition='attachment; filename="vendor tool.exe"',
+        CacheControl="no-store",
+    )
+    assert local_pipeline.verdicts(ready.upload, {key}, timeout_s=30)[key]["status"] == "INFECTED"
+    qkey = f"{ready.upload}/{key}"
     reason = "vendor's signed test file (ticket #4)"
 
     code, out, err = run(capsys, ready, "quarantine", "release", qkey, "--reason", reason, "--json")
@@ -104,15 +116,22 @@ def test_release_of_a_false_positive_restores_it_tagged_released(
     assert restored["scan-released-by"] == audit["by"]
     assert restored["scan-release-reason"] == "vendor_s signed test file _ticket _4_"
     assert restored["scan-detail"] == EICAR_NAME
-    assert local_s3.get_object(Bucket=ready.upload, Key=key)["Body"].read() == EICAR
+    assert restored["owner"] == "alice", "the uploader's tags come back"
+    got = local_s3.get_object(Bucket=ready.upload, Key=key)
+    assert got["Body"].read() == EICAR
+    assert got["Metadata"] == {"origin": "vendor"}
+    assert (got["ContentType"], got["CacheControl"]) == ("application/x-msdownload", "no-store")
+    assert got["ContentDisposition"] == 'attachment; filename="vendor tool.exe"'
 
-    # The copy back fires the upload bucket's notification: the scanner sees RELEASED and leaves it alone.
+    # The copy back fires the upload bucket's notification: the scanner scans it, finds the allow-list entry for
+    # exactly this content and signature, and tags it RELEASED instead of quarantining it again.
     local_pipeline.wait_json(
-        lambda d: d.get("type") == "verdict" and d["key"] == key and d["skipped"] == "released",
+        lambda d: d.get("type") == "verdict" and d["key"] == key and d["status"] == "RELEASED",
         30,
-        "the scanner skipping the released object",
+        "the scanner finding the release",
     )
     assert exists(local_s3, ready.upload, key)
+    assert tags_of(local_s3, ready.upload, key)["scan-status"] == "RELEASED"
     marked = tags_of(local_s3, ready.quarantine, qkey)
     assert marked["scan-status"] == "RELEASED"
     assert marked["scan-detail"] == EICAR_NAME, "the quarantine copy keeps its scan tags for audit"
@@ -139,7 +158,12 @@ def test_purge_is_refused_without_yes_then_deletes_every_version(
 
     code, out, _ = run(capsys, ready, "quarantine", "purge", qkey, "--yes", "--json")
     assert code == EXIT_OK
-    assert json.loads(out)["purged"] == [{"key": qkey, "versions": 2}]
+    purged = {p["key"]: p["versions"] for p in json.loads(out)["purged"]}
+    assert purged.pop(qkey) == 2
+    assert len(purged) == 2 and all(k.startswith("_records/") for k in purged), "and both provenance records"
+    assert not local_s3.list_objects_v2(Bucket=ready.quarantine, Prefix=next(iter(purged)).rsplit("/", 1)[0]).get(
+        "Contents"
+    )
     versions = local_s3.list_object_versions(Bucket=ready.quarantine, Prefix=qkey)
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
 
@@ -159,7 +183,11 @@ def test_purge_older_than_is_limited_to_a_source_bucket(
     code, _, err = run(capsys, ready, "scan", f"s3://{scratch_bucket}/")
     assert code == EXIT_OK, err
     local_pipeline.verdicts(scratch_bucket, {"old/eicar.txt"}, timeout_s=30)
-    others = [o["Key"] for o in local_s3.list_objects_v2(Bucket=ready.quarantine).get("Contents", [])]
+    others = [
+        o["Key"]
+        for o in local_s3.list_objects_v2(Bucket=ready.quarantine).get("Contents", [])
+        if not o["Key"].startswith("_records/")
+    ]
 
     code, _, _ = run(capsys, ready, "quarantine", "purge", "--older-than", "1", "--source-bucket", scratch_bucket)
     assert code == EXIT_OK, "nothing is a day old: nothing to confirm"
@@ -168,7 +196,8 @@ def test_purge_older_than_is_limited_to_a_source_bucket(
     )
 
     assert code == EXIT_OK
-    assert json.loads(out)["purged"] == [{"key": f"{scratch_bucket}/old/eicar.txt", "versions": 1}]
+    purged = [p for p in json.loads(out)["purged"] if not p["key"].startswith("_records/")]
+    assert purged == [{"key": f"{scratch_bucket}/old/eicar.txt", "versions": 1}]
     remaining = [o["Key"] for o in local_s3.list_objects_v2(Bucket=ready.quarantine).get("Contents", [])]
     assert f"{scratch_bucket}/old/eicar.txt" not in remaining
     assert set(others) - {f"{scratch_bucket}/old/eicar.txt"} <= set(remaining)

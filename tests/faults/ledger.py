@@ -9,7 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scanner import constants as c
-from scanner.actions import decode_source_key
+from scanner.constants import QUARANTINE_RECORDS_PREFIX
+from scanner.provenance import ProvenanceRecord, record_key
 from tests.support.clamd import EICAR_NAME
 
 
@@ -63,31 +64,38 @@ def locate(s3: Any, obj: Tracked, quarantine_bucket: str | None) -> Whereabouts:
     return _locate(s3, obj, quarantine_bucket, quarantine_index(s3, quarantine_bucket))
 
 
-def quarantine_index(s3: Any, quarantine_bucket: str | None) -> list[tuple[str, dict[str, str]]]:
-    """Every object in the quarantine bucket with its metadata (provenance)."""
+def quarantine_index(s3: Any, quarantine_bucket: str | None) -> list[tuple[str, str, ProvenanceRecord]]:
+    """Every copy version in the quarantine bucket that has a provenance record (found through the records, whose
+    keys are plain hex: listing versions of keys with control characters is more than moto can do)."""
     if not quarantine_bucket:
         return []
-    return [
-        (key, s3.head_object(Bucket=quarantine_bucket, Key=key).get("Metadata", {}))
-        for key in _list(s3, quarantine_bucket)
-    ]
+    index = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=quarantine_bucket, Prefix=QUARANTINE_RECORDS_PREFIX
+    ):
+        for item in page.get("Contents", []):
+            record = ProvenanceRecord.from_json(s3.get_object(Bucket=quarantine_bucket, Key=item["Key"])["Body"].read())
+            if record_key(record.quarantine_key, record.quarantine_version_id) == item["Key"]:
+                index.append((record.quarantine_key, record.quarantine_version_id, record))
+    return index
 
 
 def _locate(
-    s3: Any, obj: Tracked, quarantine_bucket: str | None, index: list[tuple[str, dict[str, str]]]
+    s3: Any, obj: Tracked, quarantine_bucket: str | None, index: list[tuple[str, str, ProvenanceRecord]]
 ) -> Whereabouts:
     version = {"VersionId": obj.version_id} if obj.version_id else {}
     source_tags = None
     if _body(s3, obj.bucket, obj.key, version) == obj.body:
         source_tags = _tags(s3, obj.bucket, obj.key, version)
     quarantine_tags = None
-    for item, meta in index:
-        if meta.get(c.META_SOURCE_BUCKET) != obj.bucket or decode_source_key(meta) != obj.key:
+    for item, copy_version, record in index:
+        if (record.source_bucket, record.source_key) != (obj.bucket, obj.key):
             continue
-        if obj.version_id and meta.get(c.META_SOURCE_VERSION) != obj.version_id:
+        if obj.version_id and record.source_version_id != obj.version_id:
             continue
-        if quarantine_bucket and _body(s3, quarantine_bucket, item, {}) == obj.body:
-            quarantine_tags = _tags(s3, quarantine_bucket, item, {})
+        copy = {"VersionId": copy_version}
+        if quarantine_bucket and _body(s3, quarantine_bucket, item, copy) == obj.body:
+            quarantine_tags = _tags(s3, quarantine_bucket, item, copy)
     return Whereabouts(source_tags, quarantine_tags)
 
 

@@ -22,9 +22,10 @@ from tests.support.clamd import EICAR
 from tests.support.events import s3_event, s3_record
 
 CODES = [pytest.param(503, "SlowDown", id="throttled-503"), pytest.param(500, "InternalError", id="server-500")]
-# Which objects reach which call: only an INFECTED verdict copies and deletes.
+# Which objects reach which call: only an INFECTED verdict copies, verifies the copy (HEAD) and deletes; the
+# uploads carry a tag of their own, so the tags are read (GetObjectTagging) and merged; an unversioned bucket
+# adds a HEAD for clean objects too (test_object_replaced_while_scanned_in_an_unversioned_bucket).
 CALLS = [
-    ("HeadObject", "clean"),
     ("HeadObject", "infected"),
     ("GetObjectTagging", "clean"),
     ("GetObjectTagging", "infected"),
@@ -47,7 +48,9 @@ def body_of(kind: str) -> bytes:
 def scenario(runtime_for: Any, faults: Any, make_bucket: Any, s3: Any, kind: str) -> tuple[Any, Any, Tracked, dict]:
     runtime = runtime_for()
     injector = faults(runtime)
-    obj, event = upload(s3, make_bucket(versioned=True), f"in/{kind}.bin", body_of(kind), bad=kind == "infected")
+    obj, event = upload(
+        s3, make_bucket(versioned=True), f"in/{kind}.bin", body_of(kind), bad=kind == "infected", Tagging="owner=eve"
+    )
     return runtime, injector, obj, event
 
 
@@ -182,10 +185,15 @@ def test_object_replaced_while_scanned_in_an_unversioned_bucket(
 
     monkeypatch.setattr(ObjectStore, "open", open_then_overwrite)
     ledger.fault()
-    deliver(runtime, first_event, "s3")
+    retry, result = deliver(runtime, first_event, "s3")
     evil = Tracked(bucket, "report.pdf", evil_body, must_not_be_clean=True)
-    etag = s3.head_object(Bucket=bucket, Key="report.pdf")["ETag"].strip('"')
-    runtime.handle(s3_event(s3_record(bucket, "report.pdf", size=len(evil_body), etag=etag)))
+    # The overwrite is noticed (HEAD after tagging) and the key's current content scanned in the same run.
+    assert not retry and result is not None
+    assert result["statuses"][0]["status"] == "INFECTED"
     found = ledger.check(s3, [evil], runtime.settings.quarantine_bucket)
     assert_safe(found, [evil])
     assert_final(found, evil)
+    # The overwrite's own event, delivered later, finds the key gone: nothing is lost, nothing wrongly CLEAN.
+    late = runtime.handle(s3_event(s3_record(bucket, "report.pdf", size=len(evil_body))))
+    assert late["statuses"][0]["skipped"] == "object-gone"
+    assert_final(ledger.check(s3, [evil], runtime.settings.quarantine_bucket), evil)

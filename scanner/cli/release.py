@@ -1,0 +1,153 @@
+"""`scanner quarantine release`: put a false positive back, decided by its content, with an audit trail.
+
+Order (the scanner must never see the restored object before its release exists):
+1. the quarantine copy's SHA-256 (S3's own checksum) must equal the one recorded when it was scanned;
+2. the allow-list entry is written (SHA-256, scope, signature, Content-Encoding, who, why);
+3. the quarantine copy is tagged RELEASED;
+4. only then is exactly that copy version put back at its source, with the uploader's metadata, content headers,
+   tags and SSE-KMS key, tagged RELEASED. The upload notification fires; the scanner scans it, finds the same
+   signature, finds the entry and tags it RELEASED again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scanner import constants as c
+from scanner.allowlist import AllowList, Release, normalized_encoding, scope_of
+from scanner.cli.aws import Aws, explain, is_not_found, require_bucket
+from scanner.cli.errors import CliError
+from scanner.cli.output import confirm
+from scanner.cli.quarantined import Entry, entry_or_error
+from scanner.exceptions import AllowListError
+from scanner.tags import merge_tags, scan_tags, tag_set, utc_now_iso
+from scanner.verdict import ScanStatus, Verdict
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """The audit record of one release (printed, and kept in the allow-list entry)."""
+
+    release: Release
+    quarantine: Entry
+    restored_bucket: str
+    restored_key: str
+    restored_version_id: str | None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "action": "release",
+            "at": self.release.released_at,
+            "by": self.release.released_by,
+            "reason": self.release.reason,
+            "scope": self.release.scope,
+            "sha256": self.release.sha256,
+            "signature": self.release.signature,
+            "quarantine": {
+                "bucket": self.quarantine.bucket,
+                "key": self.quarantine.key,
+                "versionId": self.quarantine.version_id,
+            },
+            "restored": {
+                "bucket": self.restored_bucket,
+                "key": self.restored_key,
+                "versionId": self.restored_version_id,
+            },
+        }
+
+
+def verified_entry(s3: Any, bucket: str, key: str, version_id: str | None) -> Entry:
+    """The copy to release, refused unless S3's SHA-256 of it is the one recorded when it was scanned."""
+    entry = entry_or_error(s3, bucket, key, version_id, "release")
+    record = entry.record
+    if record is None:
+        raise CliError(f"release: {entry.location} has no provenance record: cannot tell where it came from")
+    if record.source_bucket == bucket:
+        raise CliError(f"release: the source bucket of {entry.location} is the quarantine bucket itself")
+    if not entry.sha256 or entry.sha256 != record.sha256:
+        raise CliError(
+            f"release: {entry.location} does not hold the content that was scanned "
+            f"(S3's SHA-256 {entry.sha256 or 'missing'}, recorded {record.sha256}): refusing"
+        )
+    return entry
+
+
+def release(
+    aws: Aws,
+    bucket: str,
+    key: str,
+    *,
+    allow_list_table: str,
+    reason: str,
+    version_id: str | None,
+    everywhere: bool,
+    overwrite: bool,
+    assume_yes: bool,
+) -> ReleaseRecord:
+    s3 = aws.client("s3")
+    entry = verified_entry(s3, bucket, key, version_id)
+    record = entry.record
+    assert record is not None
+    source = f"s3://{record.source_bucket}/{record.source_key}"
+    if _exists(s3, record.source_bucket, record.source_key):
+        if not overwrite:
+            raise CliError(f"release: {source} exists (uploaded again since?): pass --overwrite to replace it")
+        confirm(f"overwrite {source} with the quarantined copy", assume_yes=assume_yes)
+    entry_release = Release(
+        sha256=record.sha256,
+        scope=c.ALLOW_LIST_GLOBAL_SCOPE if everywhere else scope_of(record.source_bucket, record.source_key),
+        signature=record.signature,
+        content_encoding=normalized_encoding(record.content_encoding),
+        released_by=aws.caller(),
+        reason=reason,
+        released_at=utc_now_iso(),
+        quarantine=entry.location,
+    )
+    try:
+        AllowList(aws.client("dynamodb"), allow_list_table).add(entry_release)
+    except AllowListError as err:
+        raise CliError(f"release: recording the release failed, nothing was restored: {err}") from err
+    released_tags = scan_tags(
+        Verdict(ScanStatus.RELEASED, record.signature),
+        record.engine,
+        entry_release.released_at,
+        released_by=entry_release.released_by,
+        release_reason=reason,
+    )
+    copy_args = {"Bucket": bucket, "Key": key, **({"VersionId": entry.version_id} if entry.version_id else {})}
+    try:
+        s3.put_object_tagging(**copy_args, Tagging={"TagSet": tag_set(released_tags)})
+    except (ClientError, BotoCoreError) as err:
+        raise explain(err, action="release: marking the quarantine copy", bucket=bucket, key=key) from err
+    restored = merge_tags(record.user_tags, released_tags).tags
+    encryption: dict[str, str] = {}
+    if record.source_kms_key_id:
+        encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": record.source_kms_key_id}
+    try:
+        reply = s3.copy_object(
+            Bucket=record.source_bucket,
+            Key=record.source_key,
+            CopySource=copy_args,
+            MetadataDirective="COPY",
+            TaggingDirective="REPLACE",
+            Tagging=urlencode(restored, quote_via=quote),
+            **encryption,
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise explain(err, action="release (copy back)", bucket=record.source_bucket, key=record.source_key) from err
+    return ReleaseRecord(entry_release, entry, record.source_bucket, record.source_key, reply.get("VersionId"))
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if is_not_found(err):
+            require_bucket(s3, bucket, action="release")
+            return False
+        raise explain(err, action="release", bucket=bucket, key=key) from err
+    return True
