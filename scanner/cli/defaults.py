@@ -23,7 +23,7 @@ LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "testing", "aws_secret_access_k
 FALLBACK_UPLOAD_BUCKET: Final = "local-uploads"
 FALLBACK_QUARANTINE_BUCKET: Final = "local-quarantine"
 EVENTS_QUEUE: Final = "scanner-local-events"
-"""Stands in for Lambda's asynchronous invocation queue; `scanner scan --endpoint-url` submits here."""
+"""The scan queue of the deployed queue mode; `scanner scan --endpoint-url` submits here too."""
 DEAD_LETTER_QUEUE: Final = "scanner-local-dlq"
 FINDINGS_TOPIC: Final = "scanner-local-findings"
 FINDINGS_QUEUE: Final = "scanner-local-findings"

@@ -28,9 +28,10 @@ def add_parser(subparsers: Any) -> None:
         help="run the scanner pipeline on this machine (embedded S3/SQS/SNS, a real clamd)",
         description=(
             "Start an embedded S3/SQS/SNS endpoint (moto) on 127.0.0.1, a clamd, the upload and quarantine buckets "
-            "and the event wiring (upload bucket -> SQS -> scanner.handler.lambda_handler, 2 retries, then a "
-            "dead-letter queue). Prints 'READY endpoint=<url> upload=<bucket> quarantine=<bucket>', then one line "
-            "per verdict, until Ctrl-C or SIGTERM."
+            "and the deployed queue mode's wiring (upload bucket -> SQS -> event source mapping -> "
+            "scanner.handler.lambda_handler in batches; a message failed 3 times goes to the dead-letter queue). "
+            "Prints 'READY endpoint=<url> upload=<bucket> quarantine=<bucket>', then one line per verdict, until "
+            "Ctrl-C or SIGTERM."
         ),
     )
     parser.add_argument(

@@ -1,9 +1,9 @@
 """The local pipeline: an embedded S3/SQS/SNS endpoint (moto), a clamd, and the upload -> queue -> handler wiring.
 
-The upload bucket's ObjectCreated notifications go to an SQS queue that stands in for Lambda's asynchronous
-invocation queue; a worker hands each message's event to `scanner.handler.lambda_handler`, one event per
-invocation, with Lambda's asynchronous retry policy (2 retries, then the dead-letter queue). One worker, one
-runtime, one clamd: one warm execution environment, which handles one invocation at a time as in Lambda.
+The deployed queue mode, locally: the upload bucket's ObjectCreated notifications go to an SQS queue with a redrive
+policy to a dead-letter queue, and an event source mapping hands batches of messages to
+`scanner.handler.lambda_handler` as SQS events, reading its batchItemFailures. The handler is the deployed code,
+and scans a batch's records concurrently against one clamd: one warm execution environment.
 
 moto is imported here only, when the pipeline starts: it is a development dependency, never in the image.
 """
@@ -66,9 +66,11 @@ class PipelineOptions:
     copy_database: bool = False
     """Copy the database into the work directory (small sets only: clamd's AppArmor profile reads /tmp)."""
     max_attempts: int = 3
-    """Invocations per event: Lambda's asynchronous invocation retries a failed event twice."""
+    """Receives per message before the redrive policy dead-letters it (the deployed queue's maxReceiveCount)."""
     retry_delay_s: int = 1
-    """Delay before the first retry (doubled for the second); Lambda waits about 1 and 2 minutes."""
+    """How long a failed message stays invisible (doubled per attempt); Lambda's is the visibility timeout."""
+    batch_size: int = 10
+    """Messages per invocation, as the event source mapping's batch size."""
     clamd_start_timeout_s: float = 120.0
 
 
@@ -109,38 +111,46 @@ class LocalContext:
         return 300_000
 
 
-class EventWorker:
-    """Receives events from the queue and invokes the handler with each; retries, then dead-letters."""
+class EventSourceMapping:
+    """What Lambda's SQS event source mapping does for the deployed queue mode, on the local queue.
+
+    Receives up to `batch_size` messages, hands them to the handler as one SQS event, and reads its
+    ReportBatchItemFailures answer: succeeded messages are deleted, failed ones become visible again after the
+    retry delay, and the queue's own redrive policy moves a message to the dead-letter queue once it has been
+    received `max_attempts` times. A handler that raises fails the whole batch, as in Lambda.
+    """
 
     def __init__(
         self,
         sqs: Any,
         queue_url: str,
-        dead_letter_url: str,
+        queue_arn: str,
         invoke: Callable[[Any, LocalContext], Any],
         *,
         max_attempts: int,
         retry_delay_s: int,
+        batch_size: int = 10,
         on_retry: Callable[[RetryScheduled], None] | None = None,
         on_dead_letter: Callable[[DeadLetter], None] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.dead_letter_url = dead_letter_url
+        self.queue_arn = queue_arn
         self.invoke = invoke
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
+        self.batch_size = batch_size
         self.on_retry = on_retry
         self.on_dead_letter = on_dead_letter
         self.invocations = 0
         self.stop_requested = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-worker", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="event-source-mapping", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout_s: float = 15.0) -> bool:
-        """Ask the worker to stop after the current invocation; True when it has stopped."""
+        """Ask the mapping to stop after the current batch; True when it has stopped."""
         self.stop_requested.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
@@ -154,9 +164,9 @@ class EventWorker:
             try:
                 reply = self.sqs.receive_message(
                     QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=10,
+                    MaxNumberOfMessages=self.batch_size,
                     WaitTimeSeconds=_POLL_WAIT_S,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    MessageSystemAttributeNames=["All"],
                 )
             except (BotoCoreError, ClientError) as err:
                 if self.stop_requested.is_set():
@@ -164,53 +174,65 @@ class EventWorker:
                 logger.warning("receiving from the events queue failed", extra={"error": str(err)})
                 self.stop_requested.wait(1)
                 continue
-            for message in reply.get("Messages", []):
-                if self.stop_requested.is_set():
-                    return
-                self.handle(message)
+            messages = reply.get("Messages", [])
+            if messages and not self.stop_requested.is_set():
+                self.handle(messages)
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """One asynchronous invocation of the handler with the message's event."""
-        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SQS event Lambda builds for a batch."""
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": defaults.LOCAL_REGION,
+                }
+                for m in messages
+            ]
+        }
+
+    def handle(self, messages: list[dict[str, Any]]) -> None:
+        """One invocation of the handler with a batch; per-message success or failure."""
         self.invocations += 1
+        failed: dict[str, str] = {}
         try:
-            event = json.loads(message["Body"])
-            self.invoke(event, LocalContext(aws_request_id=str(uuid.uuid4())))
-        except Exception as err:  # noqa: BLE001 - a failed invocation, whatever raised: Lambda's retry policy applies
-            self._failed(message, attempt, f"{type(err).__name__}: {err}")
-        else:
-            self._delete(message)
+            answer = self.invoke(self.event(messages), LocalContext(aws_request_id=str(uuid.uuid4())))
+            items = (answer or {}).get("batchItemFailures", []) if isinstance(answer, dict) else []
+            failed = {str(item.get("itemIdentifier")): "reported in batchItemFailures" for item in items}
+        except Exception as err:  # noqa: BLE001 - a failed invocation fails the whole batch, as in Lambda
+            failed = {m["MessageId"]: f"{type(err).__name__}: {err}" for m in messages}
         finally:
             # Metrics are not published locally (POWERTOOLS_METRICS_DISABLED); drop what the invocation recorded.
             metrics.clear_metrics()
+        for message in messages:
+            if message["MessageId"] in failed:
+                self._failed(message, failed[message["MessageId"]])
+            else:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _failed(self, message: dict[str, Any], attempt: int, error: str) -> None:
+    def _failed(self, message: dict[str, Any], error: str) -> None:
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        delay = self.retry_delay_s * 2 ** (attempt - 1)
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
+        )
         if attempt < self.max_attempts:
-            delay = self.retry_delay_s * 2 ** (attempt - 1)
-            self.sqs.change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
-            )
             if self.on_retry:
                 self.on_retry(RetryScheduled(message["MessageId"], attempt, error, delay))
             return
-        self.sqs.send_message(
-            QueueUrl=self.dead_letter_url,
-            MessageBody=message["Body"],
-            MessageAttributes={
-                "ErrorMessage": {"DataType": "String", "StringValue": error[:1000]},
-                "Attempts": {"DataType": "Number", "StringValue": str(attempt)},
-            },
-        )
-        self._delete(message)
+        # Received max_attempts times: the redrive policy moves it to the dead-letter queue on the next receive.
         if self.on_dead_letter:
             try:
                 event = json.loads(message["Body"])
             except ValueError:
                 event = message["Body"]
             self.on_dead_letter(DeadLetter(message["MessageId"], attempt, error, event))
-
-    def _delete(self, message: dict[str, Any]) -> None:
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @dataclass
@@ -225,11 +247,12 @@ class LocalPipeline:
     work_dir: Path | None = field(default=None, init=False)
     queue_url: str | None = field(default=None, init=False)
     dead_letter_url: str | None = field(default=None, init=False)
+    queue_arn: str | None = field(default=None, init=False)
     findings_topic_arn: str | None = field(default=None, init=False)
     findings_queue_url: str | None = field(default=None, init=False)
     daemon: ClamdDaemon | None = field(default=None, init=False)
     runtime: ScannerRuntime | None = field(default=None, init=False)
-    worker: EventWorker | None = field(default=None, init=False)
+    worker: EventSourceMapping | None = field(default=None, init=False)
     _server: Any = field(default=None, init=False, repr=False)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -316,10 +339,16 @@ class LocalPipeline:
         # delete marker and leave the infected bytes behind as a noncurrent version.
         s3.put_bucket_versioning(Bucket=self.options.quarantine_bucket, VersioningConfiguration={"Status": "Enabled"})
         self.dead_letter_url = sqs.create_queue(QueueName=defaults.DEAD_LETTER_QUEUE)["QueueUrl"]
+        redrive = {
+            "deadLetterTargetArn": _queue_arn(sqs, self.dead_letter_url),
+            "maxReceiveCount": self.options.max_attempts,
+        }
         self.queue_url = sqs.create_queue(
-            QueueName=defaults.EVENTS_QUEUE, Attributes={"VisibilityTimeout": str(_VISIBILITY_TIMEOUT_S)}
+            QueueName=defaults.EVENTS_QUEUE,
+            Attributes={"VisibilityTimeout": str(_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
         queue_arn = _queue_arn(sqs, self.queue_url)
+        self.queue_arn = queue_arn
         s3.put_bucket_notification_configuration(
             Bucket=self.options.upload_bucket,
             NotificationConfiguration={
@@ -396,14 +425,15 @@ class LocalPipeline:
         return self.runtime.engine()
 
     def _start_worker(self) -> None:
-        assert self.queue_url and self.dead_letter_url
-        self.worker = EventWorker(
+        assert self.queue_url and self.queue_arn
+        self.worker = EventSourceMapping(
             self.client("sqs"),
             self.queue_url,
-            self.dead_letter_url,
+            self.queue_arn,
             handler.lambda_handler,
             max_attempts=self.options.max_attempts,
             retry_delay_s=self.options.retry_delay_s,
+            batch_size=self.options.batch_size,
             on_retry=self.on_retry,
             on_dead_letter=self.on_dead_letter,
         )

@@ -125,7 +125,7 @@ def test_burst_of_200_uploads_all_reach_a_final_status(
         )
 
 
-def test_failing_event_is_retried_twice_then_dead_lettered(local_pipeline: LocalProcess, local_client: Any) -> None:
+def test_failing_message_is_received_three_times_then_redriven_to_the_dead_letter_queue(local_pipeline: LocalProcess, local_client: Any) -> None:
     sqs = local_client("sqs")
     queue_url = sqs.get_queue_url(QueueName="scanner-local-events")["QueueUrl"]
     body = json.dumps({"Records": "not a list"})
@@ -136,7 +136,7 @@ def test_failing_event_is_retried_twice_then_dead_lettered(local_pipeline: Local
     )
 
     assert dead["attempts"] == 3
-    assert "MalformedEventError" in dead["error"]
+    assert dead["error"] == "reported in batchItemFailures", "the handler failed this message alone"
     retries = [d for d in local_pipeline.json_lines() if d.get("type") == "retry" and d["message_id"] == message_id]
     assert [r["attempt"] for r in retries] == [1, 2]
     dlq_url = sqs.get_queue_url(QueueName="scanner-local-dlq")["QueueUrl"]
@@ -144,7 +144,7 @@ def test_failing_event_is_retried_twice_then_dead_lettered(local_pipeline: Local
         m["Body"]
         for m in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
     ]
-    assert body in bodies, "the original event lands in the dead-letter queue"
+    assert body in bodies, "the queue's redrive policy moves the original message to the dead-letter queue"
 
 
 def test_demo_runs_the_samples_and_exits_zero(tmp_path: Path) -> None:
