@@ -66,6 +66,8 @@ class Settings:
     """DynamoDB table of released content (quarantine mode); None: nothing is ever RELEASED."""
     scan_concurrency: int = 0
     """Records of one SQS batch scanned at once; 0: one per vCPU of the execution environment."""
+    scan_rate_floor: int = c.DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND
+    """Bytes per second clamd scans at least; objects that cannot finish in the time left are not streamed."""
     clamd: ClamdSettings = ClamdSettings()
 
     @property
@@ -103,6 +105,7 @@ class Settings:
             definitions_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
             allow_list_table=env.get(c.ENV_ALLOW_LIST_TABLE) or None,
             scan_concurrency=_int(env, c.ENV_SCAN_CONCURRENCY, 0),
+            scan_rate_floor=_int(env, c.ENV_SCAN_RATE_FLOOR, c.DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND),
             clamd=clamd,
         )
 
@@ -131,6 +134,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError(f"{c.ENV_DEFINITIONS_CHECK_MINUTES} must be positive")
     if not settings.definitions_dir.is_absolute():
         raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.definitions_dir)!r} is not an absolute path")
+    if settings.scan_rate_floor < 64 * 1024:
+        raise SettingsError(f"{c.ENV_SCAN_RATE_FLOOR}={settings.scan_rate_floor} is below 65536 bytes per second")
     if not 0 <= settings.scan_concurrency <= 64:
         raise SettingsError(
             f"{c.ENV_SCAN_CONCURRENCY}={settings.scan_concurrency} is out of range 0..64 (0: one per vCPU)"

@@ -22,6 +22,9 @@ ENV_DEFINITIONS_CHECK_MINUTES: Final = "DEFINITIONS_CHECK_MINUTES"
 ENV_DEFINITIONS_DIR: Final = "DEFINITIONS_DIR"
 ENV_ALLOW_LIST_TABLE: Final = "ALLOW_LIST_TABLE"
 """DynamoDB table of released content (SHA-256 allow-list); set when infectedAction is quarantine."""
+ENV_SCAN_RATE_FLOOR: Final = "SCAN_RATE_FLOOR_BYTES_PER_SECOND"
+"""The slowest rate clamd is expected to scan at: an object that could not finish before the invocation's deadline
+at this rate is UNSCANNABLE too-large-for-timeout before it is streamed."""
 ENV_SCAN_CONCURRENCY: Final = "SCAN_CONCURRENCY"
 """Objects of one SQS batch scanned at once against the one clamd (default: the environment's vCPUs)."""
 # Read by the definitions updater (scanner.update; set by infra/definitions.py).
@@ -74,6 +77,10 @@ S3_SINGLE_COPY_LIMIT: Final = 5 * 1024**3
 CLAMD_MAX_LIMIT_BYTES: Final = 2 * 1024**3 - 1
 DEFAULT_MAX_OBJECT_BYTES: Final = 1024**3
 MIN_STREAM_CHUNK_BYTES: Final = 64 * 1024
+DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND: Final = 4 * 1024**2
+"""Conservative floor of clamd's scan rate on the official database (bench/scanrate: the slowest content measured)."""
+DEADLINE_HEADROOM_SECONDS: Final = 15.0
+"""Kept free at the end of an invocation to tag, act and report after the last scan."""
 DEFAULT_STREAM_CHUNK_BYTES: Final = 256 * 1024
 
 # Virus definitions: the official CDN and databases, and the metrics the definitions age alarm watches.

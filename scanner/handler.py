@@ -27,7 +27,7 @@ def set_runtime(runtime: ScannerRuntime | None) -> None:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Scan every object the event names; see scanner.runtime.ScannerRuntime.handle."""
-    return get_runtime().handle(event)
+    return get_runtime().handle(event, context)
 
 
 # Start clamd during Lambda's init phase, once per execution environment (after fetching the published

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scanner import constants as c
 from scanner.actions import ActionResult, Infection, apply_infected_action
 from scanner.allowlist import AllowList, Release
 from scanner.config import Settings, ensure_not_source
@@ -25,7 +26,7 @@ from scanner.observability import logger
 from scanner.scan import ObjectScanner, ScanResult
 from scanner.storage import ObjectStore, OpenedObject, Pinned, error_code, is_missing
 from scanner.tags import merge_tags, scan_tags, user_tags, utc_now_iso
-from scanner.verdict import ScanStatus, Verdict, too_large
+from scanner.verdict import ScanStatus, Verdict, too_large, too_large_for_timeout
 
 _MAX_REPLACED_RESCANS = 2
 """An unversioned key overwritten during its scan is scanned again (its current content), at most this often."""
@@ -98,12 +99,13 @@ class ObjectProcessor:
         self.executor = executor
         """Runs the tag read alongside the GET's stream; None reads them in line."""
 
-    def process(self, ref: ObjectRef) -> Outcome:
+    def process(self, ref: ObjectRef, deadline: float | None = None) -> Outcome:
+        """Everything for one object; `deadline` (time.monotonic()) is when the invocation must be done."""
         started = time.perf_counter()
         outcome = Outcome(ref)
         try:
             ensure_not_source(self.settings, ref.bucket)
-            self._process(ref, outcome)
+            self._process(ref, outcome, deadline)
         except SettingsError as err:
             # An event from the quarantine bucket itself: scanning it would loop.
             outcome.skipped = "quarantine-bucket"
@@ -120,7 +122,7 @@ class ObjectProcessor:
         logger.info("object processed", extra=outcome.log_fields())
         return outcome
 
-    def _process(self, ref: ObjectRef, outcome: Outcome) -> None:
+    def _process(self, ref: ObjectRef, outcome: Outcome, deadline: float | None) -> None:
         if ref.size is not None and ref.size > self.settings.max_object_bytes:
             # Known from the event to be too large: not read at all, only pinned for its tags.
             pinned = self.store.pin(ref)
@@ -129,7 +131,7 @@ class ObjectProcessor:
             return
         opened = self.store.open(ref)
         for _ in range(_MAX_REPLACED_RESCANS + 1):
-            replaced = self._scan_and_conclude(opened, outcome)
+            replaced = self._scan_and_conclude(opened, outcome, deadline)
             if not replaced:
                 return
             # Unversioned key overwritten while it was scanned: its tags went to other content. That content is
@@ -138,11 +140,11 @@ class ObjectProcessor:
         outcome.retry = True
         outcome.problems.append("key-keeps-changing")
 
-    def _scan_and_conclude(self, opened: OpenedObject, outcome: Outcome) -> bool:
+    def _scan_and_conclude(self, opened: OpenedObject, outcome: Outcome, deadline: float | None) -> bool:
         outcome.size = opened.size
         outcome.engine = self._engine()
         tags_future = self._read_tags(opened)
-        before = self._unscannable_before_stream(opened)
+        before = self._unscannable_before_stream(opened, deadline)
         if before is not None:
             opened.close()
             result = ScanResult(before)
@@ -150,10 +152,14 @@ class ObjectProcessor:
             result = self.scanner.scan(opened)
         return self._conclude(opened.pinned, outcome, result, tags_future=tags_future, opened=opened)
 
-    def _unscannable_before_stream(self, opened: OpenedObject) -> Verdict | None:
-        """Objects the engine cannot see in full are not streamed at all."""
+    def _unscannable_before_stream(self, opened: OpenedObject, deadline: float | None) -> Verdict | None:
+        """Objects the engine cannot see in full, or not before the deadline, are not streamed at all."""
         if opened.size > self.settings.max_object_bytes:
             return too_large()
+        if deadline is not None:
+            left = deadline - time.monotonic() - c.DEADLINE_HEADROOM_SECONDS
+            if opened.size / self.settings.scan_rate_floor > left:
+                return too_large_for_timeout()
         return None
 
     def _read_tags(self, opened: OpenedObject) -> Future[dict[str, str]] | None:

@@ -8,6 +8,7 @@ thread-safe).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -150,8 +151,13 @@ class ScannerRuntime:
             executor=self.pool,
         )
 
-    def handle(self, event: Any) -> dict[str, Any]:
-        """Process every record of an event, concurrently; one record's failure never stops the others."""
+    def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """Process every record of an event, concurrently; one record's failure never stops the others.
+
+        With a Lambda context, objects that could not be scanned in the invocation's remaining time are
+        UNSCANNABLE too-large-for-timeout before they are streamed, instead of a killed invocation.
+        """
+        deadline = _deadline(context)
         deliveries, is_sqs = parse_event(event)
         self.refresh_definitions()
         self.ensure_clamd()
@@ -160,7 +166,7 @@ class ScannerRuntime:
         failed = [False] * len(deliveries)
         outcomes: list[Outcome] = []
         try:
-            results = self._run_all(processor, [item for _, item in work])
+            results = self._run_all(processor, [item for _, item in work], deadline)
             for (index, item), outcome in zip(work, results, strict=True):
                 if outcome is None:
                     failed[index] = failed[index] or isinstance(item, Malformed)
@@ -183,17 +189,19 @@ class ScannerRuntime:
             raise InvocationFailed(f"{len(retry)} of {len(outcomes)} objects need a retry: {names}")
         return {"processed": len(outcomes), "statuses": [o.log_fields() for o in outcomes]}
 
-    def _run_all(self, processor: ObjectProcessor, items: list[ObjectRef | Ignored]) -> list[Outcome | None]:
+    def _run_all(
+        self, processor: ObjectProcessor, items: list[ObjectRef | Ignored], deadline: float | None
+    ) -> list[Outcome | None]:
         """Outcomes in the order of `items` (None for records that are not objects to scan)."""
         scannable = [i for i, item in enumerate(items) if self._scannable(item)]
         results: list[Outcome | None] = [None] * len(items)
         concurrency = self.settings.concurrency
         if concurrency <= 1 or len(scannable) <= 1:
             for i in scannable:
-                results[i] = self._process_one(processor, items[i])  # type: ignore[arg-type]
+                results[i] = self._process_one(processor, items[i], deadline)  # type: ignore[arg-type]
             return results
         with ThreadPoolExecutor(concurrency, thread_name_prefix="record") as records:
-            futures = {i: records.submit(self._process_one, processor, items[i]) for i in scannable}
+            futures = {i: records.submit(self._process_one, processor, items[i], deadline) for i in scannable}
             for i, future in futures.items():
                 results[i] = future.result()
         return results
@@ -211,15 +219,26 @@ class ScannerRuntime:
             return False
         return True
 
-    def _process_one(self, processor: ObjectProcessor, ref: ObjectRef) -> Outcome:
+    def _process_one(self, processor: ObjectProcessor, ref: ObjectRef, deadline: float | None) -> Outcome:
         try:
-            outcome = processor.process(ref)
+            outcome = processor.process(ref, deadline)
         except Exception as err:  # noqa: BLE001 - one record must never stop the others
             logger.exception("unexpected failure processing object", extra={"object": str(ref)})
             outcome = Outcome(ref, retry=True, problems=[f"unexpected:{type(err).__name__}"])
         if self.on_outcome:
             self.on_outcome(outcome)
         return outcome
+
+
+def _deadline(context: Any) -> float | None:
+    """When this invocation must be done (time.monotonic()), from the Lambda context's remaining time."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    try:
+        return time.monotonic() + float(remaining()) / 1000
+    except (TypeError, ValueError):
+        return None
 
 
 __all__ = ["BOTO_CONFIG", "Delivery", "InvocationFailed", "ScannerRuntime"]

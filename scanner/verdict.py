@@ -74,6 +74,11 @@ def too_large() -> Verdict:
     return Verdict(ScanStatus.UNSCANNABLE, "too-large")
 
 
+def too_large_for_timeout() -> Verdict:
+    """An object that could not be scanned before the invocation's deadline: not streamed at all."""
+    return Verdict(ScanStatus.UNSCANNABLE, "too-large-for-timeout")
+
+
 def unscannable(reason: str) -> Verdict:
     """Content the engine could not really look at, with the reason (an encoding, a limit, an archive method)."""
     return Verdict(ScanStatus.UNSCANNABLE, reason)

@@ -125,7 +125,9 @@ def test_burst_of_200_uploads_all_reach_a_final_status(
         )
 
 
-def test_failing_message_is_received_three_times_then_redriven_to_the_dead_letter_queue(local_pipeline: LocalProcess, local_client: Any) -> None:
+def test_failing_message_is_received_three_times_then_redriven_to_the_dead_letter_queue(
+    local_pipeline: LocalProcess, local_client: Any
+) -> None:
     sqs = local_client("sqs")
     queue_url = sqs.get_queue_url(QueueName="scanner-local-events")["QueueUrl"]
     body = json.dumps({"Records": "not a list"})
