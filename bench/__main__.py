@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("latency", "throughput", "memory", "coldstart", "cost", "burst")
+BENCHMARKS = ("latency", "throughput", "memory", "coldstart", "cost", "burst", "hashing")
 COMMANDS = ("signatures", *BENCHMARKS, "plot", "report")
 
 
