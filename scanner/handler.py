@@ -8,6 +8,9 @@ from typing import Any
 from scanner.config import Settings
 from scanner.runtime import ScannerRuntime
 
+INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+"""Set by Lambda: on-demand, provisioned-concurrency or snap-start."""
+
 _runtime: ScannerRuntime | None = None
 
 
@@ -30,8 +33,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_runtime().handle(event, context)
 
 
-# Start clamd during Lambda's init phase, once per execution environment (after fetching the published
-# definitions, when a definitions bucket is configured): loading the database overlaps with the first
-# invocation's start and is never paid again while the environment stays warm.
+# Lambda's init phase is capped at 10 s, and what does not finish is retried inside the first invocation: so init
+# only starts the cold start (definitions download, clamd spawn) in a background thread and returns; the first
+# invocation waits for it. With provisioned concurrency the environment is initialised before any traffic, so
+# init waits for clamd to be ready there.
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
-    get_runtime().start()
+    get_runtime().start_in_background(wait=os.environ.get(INITIALIZATION_TYPE) == "provisioned-concurrency")

@@ -8,6 +8,7 @@ thread-safe).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,8 @@ class ScannerRuntime:
     _engine: str | None = field(default=None, init=False)
     _engine_pid: int | None = field(default=None, init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _starting: threading.Thread | None = field(default=None, init=False, repr=False)
+    _start_error: BaseException | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.definitions is None and self.settings.definitions_bucket:
@@ -105,8 +108,39 @@ class ScannerRuntime:
         self.daemon.start(database_dir)
         self.forget_engine()
 
+    def start_in_background(self, *, wait: bool = False) -> None:
+        """The cold start (download, spawn) in a thread, so Lambda's init phase returns at once; `wait` also waits
+        for clamd to answer (provisioned concurrency: init runs before any traffic)."""
+
+        def cold_start() -> None:
+            try:
+                self.start()
+                if wait:
+                    self.ensure_clamd()
+            except BaseException as err:  # noqa: BLE001 - surfaced by the first invocation
+                self._start_error = err
+
+        self._starting = threading.Thread(target=cold_start, name="cold-start", daemon=True)
+        self._starting.start()
+        if wait:
+            self._starting.join()
+
+    def _finish_cold_start(self) -> None:
+        """The first invocation waits for the background cold start; a failed one is done again in line."""
+        if self._starting is None:
+            return
+        self._starting.join()
+        self._starting = None
+        if self._start_error is not None:
+            logger.warning(
+                "cold start failed in the background; starting again", extra={"error": str(self._start_error)}
+            )
+            self._start_error = None
+            self.start()
+
     def refresh_definitions(self) -> None:
         """Before scanning: the cold start if init did not do it, else switch to newer definitions when due."""
+        self._finish_cold_start()
         if self.definitions is None:
             return
         if not self.definitions.prepared:
