@@ -8,6 +8,8 @@ thread-safe).
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from scanner.allowlist import AllowList
 from scanner.archives import rar_supported
 from scanner.clamd import ClamdDaemon
 from scanner.config import Settings
-from scanner.definitions.watcher import DefinitionsWatcher
+from scanner.definitions.watcher import DefinitionsWatcher, Staged
 from scanner.engine import engine_label
 from scanner.events import Delivery, Ignored, Malformed, ObjectRef, parse_event
 from scanner.exceptions import ClamdStartError
@@ -59,6 +61,9 @@ class ScannerRuntime:
     _engine_pid: int | None = field(default=None, init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _starting: threading.Thread | None = field(default=None, init=False, repr=False)
+    _next: tuple[Staged, ClamdDaemon] | None = field(default=None, init=False, repr=False)
+    """A second clamd loading a newer set beside the one that scans (blue-green switch)."""
+    _generation: int = field(default=0, init=False, repr=False)
     _start_error: BaseException | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,14 +144,59 @@ class ScannerRuntime:
             self.start()
 
     def refresh_definitions(self) -> None:
-        """Before scanning: the cold start if init did not do it, else switch to newer definitions when due."""
+        """Before scanning: the cold start if init did not do it; else switch to a staged set whose clamd now
+        answers, or stage a newer published set on a second clamd (scans go on with the current one meanwhile)."""
         self._finish_cold_start()
         if self.definitions is None:
             return
         if not self.definitions.prepared:
             self.start()
-        elif self.definitions.refresh(self.daemon):
-            self.forget_engine()
+            return
+        if self._next is not None:
+            self.settle_switch()
+        if self._next is None:
+            staged = self.definitions.check()
+            if staged is not None:
+                self._stage(staged)
+
+    def _stage(self, staged: Staged) -> None:
+        self._generation += 1
+        base = self.settings.clamd.work_dir
+        settings = dataclasses.replace(self.daemon.settings, work_dir=base.parent / f"{base.name}-{self._generation}")
+        daemon = ClamdDaemon(settings, self.settings.stream_chunk_bytes)
+        daemon.start(staged.directory)
+        self._next = (staged, daemon)
+        logger.info("loading newer definitions beside the running clamd", extra={"directory": str(staged.directory)})
+
+    def settle_switch(self, wait_s: float = 0.0) -> bool:
+        """Switch to the staged clamd once it answers, or drop it if it cannot load its set; True when settled
+        (nothing staged any more). Waits up to `wait_s` for either."""
+        if self._next is None:
+            return True
+        staged, daemon = self._next
+        deadline = time.monotonic() + wait_s
+        while True:
+            if not daemon.is_running():
+                code = daemon.process.returncode if daemon.process else None
+                assert self.definitions is not None
+                self.definitions.reject(staged, self.daemon.database_dir, ClamdStartError(f"clamd exited with {code}"))
+                daemon.stop()
+                shutil.rmtree(daemon.paths.work_dir, ignore_errors=True)
+                self._next = None
+                return True
+            if daemon.client.ping(timeout_s=0.5):
+                daemon.answered = True
+                old, self.daemon = self.daemon, daemon
+                self.forget_engine()
+                assert self.definitions is not None
+                self.definitions.accept(staged)
+                old.stop()
+                shutil.rmtree(old.paths.work_dir, ignore_errors=True)
+                self._next = None
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def ensure_clamd(self) -> None:
         """clamd running and answering; a published set it cannot load is rejected for the image's database."""

@@ -2,31 +2,41 @@
 
 Cold start: download the published set before clamd starts (or fall back to the image's database). Warm: at
 most every `check_interval_s`, read the manifest; when its content differs, download the new set into a fresh
-directory, then restart clamd on it. Scans are sequential within an environment and the switch happens before
-the invocation's first scan, so no scan ever sees a half-written directory or a half-loaded engine. When anything
-fails, clamd keeps the set it has and DefinitionsUpdateFailed is counted.
+directory and stage it (check()). The runtime then starts a second clamd on the staged set beside the one that
+keeps scanning, and switches to it between invocations once it answers (accept()), or drops it if it cannot load
+the set (reject()): scans never stall, and every verdict's scan-engine names the database of the process that
+gave it. When anything fails, clamd keeps the set it has and DefinitionsUpdateFailed is counted.
 
-A restart rather than RELOAD: clamd's DatabaseDirectory is fixed at start, and RELOAD with
-ConcurrentDatabaseReload returns before the new engine is in place, so the scan-engine tag could name a
-database the verdict did not come from.
+Blue-green rather than RELOAD: with ConcurrentDatabaseReload clamd answers RELOAD before the new engine is in
+place, so a verdict could not be attributed to a database version; without it, scanning stalls for the whole
+load. The price is the same as ConcurrentDatabaseReload's: two engines in memory while the new one loads.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scanner import constants as c
-from scanner.clamd import ClamdDaemon
 from scanner.config import Settings
 from scanner.definitions.fetch import DEFAULT_WORKERS, download_set, prune, read_manifest
 from scanner.definitions.manifest import Manifest, directory_built_at
 from scanner.definitions.reporting import count, report_age
-from scanner.exceptions import ClamdError, DefinitionsError
+from scanner.exceptions import DefinitionsError
 from scanner.observability import logger
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A downloaded, verified set waiting for a clamd to load it."""
+
+    manifest: Manifest
+    directory: Path
+    staged_at: float
 
 
 class DefinitionsWatcher:
@@ -112,54 +122,50 @@ class DefinitionsWatcher:
     def due(self) -> bool:
         return self._checked_at is None or self.clock() - self._checked_at >= self.check_interval_s
 
-    def refresh(self, daemon: ClamdDaemon) -> bool:
-        """When a check is due: switch clamd to a newer published set. True when clamd now runs a different set."""
+    def check(self) -> Staged | None:
+        """When a check is due: a newer published set, downloaded and verified, for a new clamd to load; else None.
+
+        The current clamd keeps scanning meanwhile; accept() or reject() settles the staged set.
+        """
         if not self.due():
-            return False
+            return None
         self._checked_at = self.clock()
         try:
             manifest = read_manifest(self.s3, self.bucket)
             if manifest is None or (self.manifest is not None and manifest.digest == self.manifest.digest):
                 self._report_age(self.manifest)
-                return False
+                return None
             if manifest.digest == self._rejected:
                 raise DefinitionsError(f"{manifest.database_version} was rejected by clamd before; waiting for another")
             directory = download_set(self.s3, self.bucket, manifest, self.root, workers=self.workers)
         except Exception as err:  # noqa: BLE001 - definitions must never stop scanning
             self._failed("update failed: scanning with the current definitions", err)
             self._report_age(self.manifest)
-            return False
-        return self._switch(daemon, manifest, directory)
+            return None
+        return Staged(manifest, directory, time.monotonic())
 
-    def _switch(self, daemon: ClamdDaemon, manifest: Manifest, directory: Path) -> bool:
-        previous = daemon.database_dir
-        started = time.monotonic()
-        daemon.stop()
-        try:
-            daemon.start(directory)
-            daemon.wait_ready()
-        except (ClamdError, OSError) as err:
-            self._rejected = manifest.digest
-            self._failed("clamd cannot load the new set: back to the current one", err)
-            daemon.stop()
-            daemon.start(previous)
-            prune(self.root, keep=[previous])
-            self._report_age(self.manifest)
-            return False
+    def accept(self, staged: Staged) -> None:
+        """A new clamd answers on the staged set: it is the set from now on; older sets are removed."""
         old = self.manifest
-        self.manifest = manifest
-        prune(self.root, keep=[directory])
+        self.manifest = staged.manifest
+        prune(self.root, keep=[staged.directory])
         count(c.METRIC_DEFINITIONS_RELOADED)
         logger.info(
-            "definitions reloaded",
+            "definitions switched",
             extra={
-                **self._fields(manifest),
+                **self._fields(staged.manifest),
                 "previous": old.database_version if old else "image",
-                "restart_ms": round((time.monotonic() - started) * 1000),
+                "load_ms": round((time.monotonic() - staged.staged_at) * 1000),
             },
         )
-        self._report_age(manifest)
-        return True
+        self._report_age(staged.manifest)
+
+    def reject(self, staged: Staged, current_dir: Path | None, err: BaseException) -> None:
+        """clamd could not load the staged set: never that set again; the current one stays."""
+        self._rejected = staged.manifest.digest
+        self._failed("clamd cannot load the new set: keeping the current one", err)
+        prune(self.root, keep=[current_dir])
+        self._report_age(self.manifest)
 
     def _report_age(self, manifest: Manifest | None) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)

@@ -56,7 +56,13 @@ def test_a_warm_scanner_detects_a_sample_after_new_signatures_are_published(
     assert runtime.daemon.pid == clamd_pid
 
     clock.advance(60)
+    # Due: the new set is downloaded and a second clamd loads it; this scan goes on with the current one.
     status, tags = scan(runtime, s3, uploads, "sample-3.bin", HOT_SAMPLE)
+    assert (status, tags["scan-engine"]) == ("CLEAN", old_engine)
+    assert runtime.daemon.pid == clamd_pid, "scanning never stalls for the load"
+    assert runtime.settle_switch(wait_s=60), "the new clamd answers"
+    assert runtime.daemon.pid != clamd_pid
+    status, tags = scan(runtime, s3, uploads, "sample-4.bin", HOT_SAMPLE)
     assert status == "INFECTED"
     assert tags["scan-detail"].startswith(HOT_SIGNATURE_NAME)
     assert "/27001/" in tags["scan-engine"] and tags["scan-engine"] != old_engine
@@ -87,6 +93,9 @@ def test_without_a_published_set_the_image_database_is_used_until_one_appears(
     make_updater(extra_urls=(url,)).run()
     clock.advance(CHECK_S)
     status, tags = scan(runtime, s3, uploads, "sample.bin", HOT_SAMPLE)
+    assert status == "CLEAN" and "/local-" in tags["scan-engine"], "the image's clamd scans while the new one loads"
+    assert runtime.settle_switch(wait_s=60)
+    status, tags = scan(runtime, s3, uploads, "sample-2.bin", HOT_SAMPLE)
     assert status == "INFECTED" and "/27005/" in tags["scan-engine"]
     assert runtime.settings.clamd.database_dir.is_dir()  # the image's database is never removed
 
@@ -178,6 +187,7 @@ def test_a_published_set_clamd_cannot_load_is_rolled_back_and_not_retried(
     clock.advance(CHECK_S)
     status, _ = scan(runtime, s3, uploads, "eicar-2.txt", EICAR)
     assert status == "INFECTED"
+    assert runtime.settle_switch(wait_s=60), "the second clamd exits on the broken set"
     assert runtime.daemon.database_dir == current
     assert runtime.definitions.manifest == first
     assert set_dirs(runtime.settings.definitions_dir) == [current.name]
