@@ -19,7 +19,6 @@ import pytest
 
 from scanner import constants as c
 from scanner.actions import quarantine_key
-from scanner.events import ObjectRef
 from scanner.verdict import ScanStatus
 from tests.image.podman import ROOT, BaseImage, Build, Podman, PodmanUnavailable, ca_bundle
 from tests.support.events import put_and_event
@@ -116,7 +115,7 @@ def test_scans_as_any_uid_on_a_read_only_filesystem(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     uploads = make_bucket("upload")
-    quarantine = make_bucket("quarantine")
+    quarantine = make_bucket("quarantine", versioned=True)  # as the stack creates it
     clean_event = put_and_event(s3, uploads, "reports/q3 summary.txt", b"quarterly numbers, nothing to see\n")
     infected_event = put_and_event(s3, uploads, "inbox/eicar.com", EICAR)
 
@@ -146,7 +145,7 @@ def test_scans_as_any_uid_on_a_read_only_filesystem(
     clean_key = "reports/q3 summary.txt"
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=uploads, Key=clean_key)["TagSet"]}
     assert tags[c.TAG_STATUS] == ScanStatus.CLEAN, tags
-    quarantined = s3.get_object(Bucket=quarantine, Key=quarantine_key(ObjectRef(uploads, "inbox/eicar.com")))
+    quarantined = s3.get_object(Bucket=quarantine, Key=quarantine_key(uploads, "inbox/eicar.com"))
     assert quarantined["Body"].read() == EICAR
     assert "Contents" not in s3.list_objects_v2(Bucket=uploads, Prefix="inbox/")
 
