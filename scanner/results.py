@@ -11,6 +11,7 @@ retries its record (the object is scanned again and its event put again).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ MAX_ENTRIES_PER_CALL: Final = 10
 MAX_REQUEST_BYTES: Final = 256 * 1024
 """PutEvents: the entries of one request must total less than 256 KB (EventBridge's entry-size formula)."""
 _TIME_BYTES: Final = 14
+ENTRY_ATTEMPTS: Final = 3
+_ENTRY_BACKOFF_S: Final = 0.1
 
 # GuardDuty's value sets (docs: monitoring-malware-protection-s3-scans-gdu).
 COMPLETED, SKIPPED, FAILED = "COMPLETED", "SKIPPED", "FAILED"
@@ -187,28 +190,40 @@ class ResultPublisher:
         return failed
 
     def _put(self, outcomes: list[Outcome], entries: list[dict[str, Any]]) -> list[Outcome]:
+        """One PutEvents call; entries it rejects (throttled, internal failure) are put again, up to
+        ENTRY_ATTEMPTS times in all, before their outcomes are handed back. A whole call that fails is not
+        repeated here: botocore's retries have already been spent on it."""
+        for attempt in range(ENTRY_ATTEMPTS):
+            if attempt:
+                time.sleep(_ENTRY_BACKOFF_S * 4 ** (attempt - 1))
+            rejected = self._put_once(entries)
+            if rejected is None:
+                return outcomes
+            if not rejected:
+                return []
+            outcomes = [outcomes[i] for i in rejected]
+            entries = [entries[i] for i in rejected]
+        return outcomes
+
+    def _put_once(self, entries: list[dict[str, Any]]) -> list[int] | None:
+        """Indexes of the entries PutEvents rejected; None when the whole call failed."""
         try:
             reply = self.client.put_events(Entries=entries)
         except (ClientError, BotoCoreError) as err:
             logger.error("scan-result events not put", extra={"error": str(err), "events": len(entries)})
-            return outcomes
+            return None
         results = reply.get("Entries") or []
         if len(results) != len(entries):
             # Unknown which ones went through: all are put again with their records (consumers see duplicates).
             logger.error("PutEvents answered for other entries", extra={"sent": len(entries), "answered": len(results)})
-            return outcomes
-        failed = [o for o, r in zip(outcomes, results, strict=True) if r.get("ErrorCode") or not r.get("EventId")]
-        for outcome, result in zip(outcomes, results, strict=True):
-            if result.get("ErrorCode"):
-                logger.error(
-                    "scan-result event rejected",
-                    extra={
-                        "object": str(outcome.ref),
-                        "code": result.get("ErrorCode"),
-                        "error": result.get("ErrorMessage"),
-                    },
-                )
-        return failed
+            return None
+        rejected = [i for i, r in enumerate(results) if r.get("ErrorCode") or not r.get("EventId")]
+        for i in rejected:
+            logger.warning(
+                "scan-result event rejected",
+                extra={"code": results[i].get("ErrorCode"), "error": results[i].get("ErrorMessage")},
+            )
+        return rejected
 
 
 def _parse_time(value: str | None) -> datetime | None:

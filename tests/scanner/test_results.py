@@ -178,21 +178,48 @@ def test_batches_stay_under_the_256_kb_request_limit() -> None:
     assert sum(len(r) for r in client.requests) == 9
 
 
-def test_failed_entries_and_failed_calls_are_handed_back_and_verdicts_untouched() -> None:
-    def one_rejected(entries: list[dict[str, Any]]) -> dict[str, Any]:
-        answers: list[dict[str, Any]] = [{"EventId": "e"} for _ in entries]
-        answers[1] = {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}
-        return {"FailedEntryCount": 1, "Entries": answers}
+def key_of(entry: dict[str, Any]) -> str:
+    return str(json.loads(entry["Detail"])["s3ObjectDetails"]["objectKey"])
 
+
+def rejecting(keys: set[str], times: int = 99) -> Any:
+    """PutEvents answers rejecting the entries of `keys`, the first `times` times each is sent."""
+    seen: dict[str, int] = {}
+
+    def answer(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        for entry in entries:
+            key = key_of(entry)
+            seen[key] = seen.get(key, 0) + 1
+            if key in keys and seen[key] <= times:
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": "try again"})
+            else:
+                results.append({"EventId": str(uuid.uuid4())})
+        return {"FailedEntryCount": sum(1 for r in results if "ErrorCode" in r), "Entries": results}
+
+    return answer
+
+
+def test_rejected_entries_are_put_again_then_handed_back_and_verdicts_untouched() -> None:
     outcomes = [outcome(ScanStatus.INFECTED, "Sig", ref=ObjectRef("uploads", f"k{i}")) for i in range(3)]
-    failed = ResultPublisher(Recording(one_rejected), "default", SOURCE).publish(outcomes)
+    client = Recording(rejecting({"k1"}))
+    failed = ResultPublisher(client, "default", SOURCE).publish(outcomes)
     assert failed == [outcomes[1]]
+    assert [[key_of(e) for e in r] for r in client.requests] == [["k0", "k1", "k2"], ["k1"], ["k1"]]
     assert [o.status for o in outcomes] == [ScanStatus.INFECTED] * 3 and not any(o.retry for o in outcomes)
 
+    transient = Recording(rejecting({"k0", "k2"}, times=1))
+    assert ResultPublisher(transient, "default", SOURCE).publish(outcomes) == []
+    assert [len(r) for r in transient.requests] == [3, 2]
+
+
+def test_a_failed_call_hands_back_its_outcomes_without_repeating_it() -> None:
+    outcomes = [outcome(ScanStatus.CLEAN, ref=ObjectRef("uploads", f"k{i}")) for i in range(12)]
     events = boto3.client("events", region_name="us-east-1")
     with Stubber(events) as stub:
         stub.add_client_error("put_events", service_error_code="ThrottlingException", http_status_code=400)
-        assert ResultPublisher(events, "default", SOURCE).publish(outcomes) == outcomes
+        stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}] * 2})
+        assert ResultPublisher(events, "default", SOURCE).publish(outcomes) == outcomes[:10]
         stub.assert_no_pending_responses()
 
 
