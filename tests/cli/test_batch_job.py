@@ -113,6 +113,13 @@ def args(*argv: str) -> Any:
     return build_parser().parse_args(["scan", *argv])
 
 
+def job_args(target: str, *extra: str, function: str = FUNCTION) -> Any:
+    """`scanner scan TARGET --batch-operations` with the function, the role and the report bucket."""
+    return args(
+        target, "--batch-operations", "--function", function, "--role-arn", ROLE, "--report-bucket", "reports", *extra
+    )
+
+
 def test_the_cli_creates_a_job_with_exactly_these_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     sts = boto3.client("sts", region_name="eu-west-1")
     lam = boto3.client("lambda", region_name="eu-west-1")
@@ -129,18 +136,7 @@ def test_the_cli_creates_a_job_with_exactly_these_parameters(capsys: pytest.Capt
         )
         s_control.add_response("create_job", {"JobId": "job-1"}, expected)
         code = execute(
-            args(
-                "s3://uploads/2019/",
-                "--batch-operations",
-                "--function",
-                "scanner-prod",
-                "--role-arn",
-                ROLE,
-                "--report-bucket",
-                "reports",
-                "--yes",
-                "--json",
-            ),
+            job_args("s3://uploads/2019/", "--yes", "--json", function="scanner-prod"),
             stubbed_aws(("sts", sts), ("lambda", lam), ("s3control", control)),
         )
         s_control.assert_no_pending_responses()
@@ -154,18 +150,7 @@ def test_without_yes_the_job_awaits_confirmation(capsys: pytest.CaptureFixture[s
     with Stubber(control) as stub:
         stub.add_response("create_job", {"JobId": "job-2"}, request(token=ANY, priority=10))
         execute(
-            args(
-                "s3://uploads/2019/",
-                "--batch-operations",
-                "--function",
-                FUNCTION,
-                "--role-arn",
-                ROLE,
-                "--report-bucket",
-                "reports",
-                "--account-id",
-                ACCOUNT,
-            ),
+            job_args("s3://uploads/2019/", "--account-id", ACCOUNT),
             stubbed_aws(("s3control", control)),
         )
     out = capsys.readouterr().out
@@ -180,25 +165,12 @@ def inventory_reply(source: str) -> dict[str, Any]:
 def test_an_inventory_of_another_bucket_is_refused_and_its_own_is_used(capsys: pytest.CaptureFixture[str]) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
     control = boto3.client("s3control", region_name="eu-west-1")
-    argv = [
-        "s3://uploads",
-        "--batch-operations",
-        "--function",
-        FUNCTION,
-        "--role-arn",
-        ROLE,
-        "--report-bucket",
-        "reports",
-        "--account-id",
-        ACCOUNT,
-        "--manifest",
-        "s3://inventory/uploads/all/manifest.json",
-    ]
+    argv = ["s3://uploads", "--account-id", ACCOUNT, "--manifest", "s3://inventory/uploads/all/manifest.json"]
     location = {"Bucket": "inventory", "Key": "uploads/all/manifest.json"}
     with Stubber(s3) as stub:
         stub.add_response("get_object", inventory_reply("someone-else"), location)
         with pytest.raises(CliError, match="inventory of 'someone-else'"):
-            execute(args(*argv), stubbed_aws(("s3", s3)))
+            execute(job_args(*argv), stubbed_aws(("s3", s3)))
     with Stubber(s3) as stub, Stubber(control) as s_control:
         stub.add_response("get_object", inventory_reply("uploads"), location)
         expected = request(
@@ -207,7 +179,7 @@ def test_an_inventory_of_another_bucket_is_refused_and_its_own_is_used(capsys: p
             manifest=inventory_manifest("inventory", "uploads/all/manifest.json", "etag-1"),
         )
         s_control.add_response("create_job", {"JobId": "job-3"}, expected)
-        assert execute(args(*argv), stubbed_aws(("s3", s3), ("s3control", control))) == EXIT_OK
+        assert execute(job_args(*argv), stubbed_aws(("s3", s3), ("s3control", control))) == EXIT_OK
         s_control.assert_no_pending_responses()
 
 
@@ -238,23 +210,7 @@ def test_the_local_pipeline_has_no_batch_operations() -> None:
 
 
 def test_dry_run_prints_the_request_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    code = execute(
-        args(
-            "s3://uploads/p/",
-            "--batch-operations",
-            "--function",
-            FUNCTION,
-            "--role-arn",
-            ROLE,
-            "--report-bucket",
-            "reports",
-            "--account-id",
-            ACCOUNT,
-            "--dry-run",
-            "--json",
-        ),
-        stubbed_aws(),
-    )
+    code = execute(job_args("s3://uploads/p/", "--account-id", ACCOUNT, "--dry-run", "--json"), stubbed_aws())
     out = json.loads(capsys.readouterr().out)
     assert code == EXIT_OK and out["dryRun"] is True
     assert out["request"]["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"] == {

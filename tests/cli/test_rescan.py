@@ -5,7 +5,6 @@ scan queue by LastModified, bounded, and the progress line shows rate and ETA.""
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from scanner.cli import main
 from scanner.cli.backfill import (
     EngineCutoff,
     Selector,
@@ -30,6 +28,7 @@ from scanner.config import RescanSettings, RescanTarget
 from scanner.events import parse_event
 from scanner.rescan import Selection, is_trigger, run
 from tests.cli.local_process import LocalProcess, Ready
+from tests.cli.test_backfill import scan
 from tests.support.clamd import EICAR
 
 OLD = "ClamAV 1.4.6/27000/Mon Sep  1 09:00:00 2026"
@@ -90,7 +89,7 @@ def test_the_progress_line_has_a_bar_rate_and_an_eta_once_listed() -> None:
     assert "ETA ? (listing)" in tally.render() and "200/1000+" in tally.render()
     tally.listing_done = True
     line = tally.render()
-    assert line.startswith("[#####.") and "200/1000 20%" in line
+    assert line.startswith("[####" + "." * 20 + "]") and "200/1000 20%" in line
     rate = re.search(r"  (\d+)/s  ETA (\d+)s  ", line)
     assert rate and 15 <= int(rate[1]) <= 20 and 40 <= int(rate[2]) <= 55, line
     stream = io.StringIO()
@@ -98,13 +97,6 @@ def test_the_progress_line_has_a_bar_rate_and_an_eta_once_listed() -> None:
         time.sleep(0.2)
     lines = [line for line in stream.getvalue().splitlines() if line]
     assert lines and all("\r" not in line and "\033" not in line for line in lines), "plain lines off a terminal"
-
-
-def scan(capsys: pytest.CaptureFixture[str], ready: Ready, *argv: str) -> tuple[int, dict[str, Any]]:
-    capsys.readouterr()
-    code = main(["scan", *argv, "--endpoint-url", ready.endpoint, "--json"])
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if out.strip() else {"stderr": err}
 
 
 def test_scanned_before_submits_exactly_the_older_and_the_unproven(
