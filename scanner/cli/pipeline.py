@@ -440,6 +440,8 @@ class LocalPipeline:
             s3_client=self.client("s3"),
             sns_client=self.client("sns"),
             dynamodb_client=self.client("dynamodb"),
+            events_client=self.client("events"),
+            securityhub_client=self.client("securityhub"),
             on_outcome=self.on_outcome,
         )
         handler.set_runtime(self.runtime)
