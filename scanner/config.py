@@ -18,6 +18,8 @@ N = TypeVar("N", int, float)
 
 DEFAULT_DEFINITIONS_DIR = "/tmp/definitions"
 _LIST_SEPARATORS = re.compile(r"[\s,]+")
+_PRODUCT_ARN = re.compile(r"arn:aws[a-z-]*:securityhub:[a-z0-9-]+:(\d{12}):product/\1/default")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class InfectedAction(StrEnum):
@@ -68,6 +70,15 @@ class Settings:
     """Records of one SQS batch scanned at once; 0: one per vCPU of the execution environment."""
     scan_rate_floor: int = c.DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND
     """Bytes per second clamd scans at least; objects that cannot finish in the time left are not streamed."""
+    result_event_bus: str | None = None
+    """EventBridge bus for GuardDuty-shaped scan-result events (name or ARN); None: none are published."""
+    result_event_source: str = c.DEFAULT_RESULT_EVENT_SOURCE
+    guardduty_status_tag: bool = False
+    """Also write GuardDuty's GuardDutyMalwareScanStatus tag (then owned by the scanner, like scan-*)."""
+    security_hub_product_arn: str | None = None
+    """This account's default product ARN in Security Hub; None: no findings are imported."""
+    security_hub_unscannable: bool = False
+    """Import a finding for UNSCANNABLE objects too (INFECTED always, when Security Hub is configured)."""
     clamd: ClamdSettings = ClamdSettings()
 
     @property
@@ -106,6 +117,11 @@ class Settings:
             allow_list_table=env.get(c.ENV_ALLOW_LIST_TABLE) or None,
             scan_concurrency=_int(env, c.ENV_SCAN_CONCURRENCY, 0),
             scan_rate_floor=_int(env, c.ENV_SCAN_RATE_FLOOR, c.DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND),
+            result_event_bus=(env.get(c.ENV_RESULT_EVENT_BUS) or "").strip() or None,
+            result_event_source=(env.get(c.ENV_RESULT_EVENT_SOURCE) or "").strip() or c.DEFAULT_RESULT_EVENT_SOURCE,
+            guardduty_status_tag=_bool(env, c.ENV_GUARDDUTY_STATUS_TAG, False),
+            security_hub_product_arn=(env.get(c.ENV_SECURITY_HUB_PRODUCT_ARN) or "").strip() or None,
+            security_hub_unscannable=_bool(env, c.ENV_SECURITY_HUB_UNSCANNABLE, False),
             clamd=clamd,
         )
 
@@ -139,6 +155,21 @@ def validate(settings: Settings) -> None:
     if not 0 <= settings.scan_concurrency <= 64:
         raise SettingsError(
             f"{c.ENV_SCAN_CONCURRENCY}={settings.scan_concurrency} is out of range 0..64 (0: one per vCPU)"
+        )
+    validate_event_source(settings.result_event_source)
+    if settings.security_hub_product_arn and not _PRODUCT_ARN.fullmatch(settings.security_hub_product_arn):
+        raise SettingsError(
+            f"{c.ENV_SECURITY_HUB_PRODUCT_ARN}={settings.security_hub_product_arn!r}: expected "
+            "arn:<partition>:securityhub:<region>:<account>:product/<account>/default"
+        )
+
+
+def validate_event_source(source: str) -> None:
+    """A custom event's source: 1-256 characters, never `aws.*` (EventBridge reserves those for AWS services)."""
+    if not source or len(source) > 256 or source.lower().startswith("aws."):
+        raise SettingsError(
+            f"{c.ENV_RESULT_EVENT_SOURCE}={source!r}: 1 to 256 characters, not starting with 'aws.' "
+            "(reserved for AWS services; GuardDuty's own events use aws.guardduty)"
         )
 
 
@@ -216,6 +247,55 @@ def validate_updater(settings: UpdaterSettings) -> None:
         raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.work_dir)!r} is not an absolute path")
     if settings.freshclam_timeout_s <= 0 or settings.verify_timeout_s <= 0 or settings.freshclam_attempts < 1:
         raise SettingsError("freshclam and verification timeouts and freshclam's attempts must be positive")
+
+
+@dataclass(frozen=True)
+class RescanTarget:
+    """A bucket, or the keys under one prefix of it, that the scheduled rescan covers."""
+
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, entry: str) -> RescanTarget:
+        """`bucket` or `bucket/prefix` (the uploadBuckets form; a `*suffix` filter is not a listing prefix)."""
+        bucket, _, prefix = entry.strip().partition("/")
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise SettingsError(f"{c.ENV_RESCAN_TARGETS}: {bucket!r} is not an S3 bucket name")
+        return cls(bucket, prefix.split("*", 1)[0])
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class RescanSettings:
+    """The scheduled rescan (scanner.rescan): what to list, how far back, how many, and the queue to submit to."""
+
+    queue_url: str
+    targets: tuple[RescanTarget, ...]
+    days: float = c.DEFAULT_RESCAN_DAYS
+    max_objects: int = c.DEFAULT_RESCAN_MAX_OBJECTS
+
+    def __post_init__(self) -> None:
+        if not self.queue_url:
+            raise SettingsError(f"{c.ENV_SCAN_QUEUE_URL} is required by the scheduled rescan")
+        if not self.targets:
+            raise SettingsError(f"{c.ENV_RESCAN_TARGETS} is required by the scheduled rescan (bucket[/prefix], ...)")
+        if not 0 < self.days <= 3650:
+            raise SettingsError(f"{c.ENV_RESCAN_DAYS}={self.days} is out of range (0, 3650]")
+        if not 1 <= self.max_objects <= 10_000_000:
+            raise SettingsError(f"{c.ENV_RESCAN_MAX_OBJECTS}={self.max_objects} is out of range 1..10000000")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RescanSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            queue_url=(env.get(c.ENV_SCAN_QUEUE_URL) or "").strip(),
+            targets=tuple(RescanTarget.parse(e) for e in _split(env.get(c.ENV_RESCAN_TARGETS) or "")),
+            days=_float(env, c.ENV_RESCAN_DAYS, float(c.DEFAULT_RESCAN_DAYS)),
+            max_objects=_int(env, c.ENV_RESCAN_MAX_OBJECTS, c.DEFAULT_RESCAN_MAX_OBJECTS),
+        )
 
 
 def ensure_not_source(settings: Settings, source_bucket: str) -> None:

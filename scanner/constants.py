@@ -27,6 +27,25 @@ ENV_SCAN_RATE_FLOOR: Final = "SCAN_RATE_FLOOR_BYTES_PER_SECOND"
 at this rate is UNSCANNABLE too-large-for-timeout before it is streamed."""
 ENV_SCAN_CONCURRENCY: Final = "SCAN_CONCURRENCY"
 """Objects of one SQS batch scanned at once against the one clamd (default: the environment's vCPUs)."""
+# Scan-result events, Security Hub findings and rescans (issue 13; set by infra when configured).
+ENV_RESULT_EVENT_BUS: Final = "RESULT_EVENT_BUS"
+"""EventBridge bus (name or ARN; `default` for the account's default bus) for scan-result events; empty: off."""
+ENV_RESULT_EVENT_SOURCE: Final = "RESULT_EVENT_SOURCE"
+"""The events' `source` (custom events cannot use `aws.*`); default DEFAULT_RESULT_EVENT_SOURCE."""
+ENV_GUARDDUTY_STATUS_TAG: Final = "GUARDDUTY_STATUS_TAG"
+"""true: also write GuardDuty's `GuardDutyMalwareScanStatus` tag (for bucket policies written against it)."""
+ENV_SECURITY_HUB_PRODUCT_ARN: Final = "SECURITY_HUB_PRODUCT_ARN"
+"""arn:aws:securityhub:<region>:<account>:product/<account>/default; empty: no Security Hub findings."""
+ENV_SECURITY_HUB_UNSCANNABLE: Final = "SECURITY_HUB_UNSCANNABLE"
+"""true: a Security Hub finding for UNSCANNABLE objects too (INFECTED always)."""
+ENV_SCAN_QUEUE_URL: Final = "SCAN_QUEUE_URL"
+"""The scan queue the uploads go through; the scheduled rescan submits there (so the concurrency cap holds)."""
+ENV_RESCAN_TARGETS: Final = "RESCAN_TARGETS"
+"""What the scheduled rescan covers: `bucket` or `bucket/prefix` entries, comma- or space-separated."""
+ENV_RESCAN_DAYS: Final = "RESCAN_DAYS"
+"""Objects modified within this many days are rescanned after a new database (default 7)."""
+ENV_RESCAN_MAX_OBJECTS: Final = "RESCAN_MAX_OBJECTS"
+"""At most this many objects per scheduled rescan run (the newest first)."""
 # Read by the definitions updater (scanner.update; set by infra/definitions.py).
 ENV_DEFINITIONS_MIRROR_URL: Final = "DEFINITIONS_MIRROR_URL"
 ENV_DEFINITIONS_DATABASES: Final = "DEFINITIONS_DATABASES"
@@ -40,6 +59,9 @@ TAG_ENGINE: Final = "scan-engine"
 # Written on a RELEASED verdict (from the allow-list entry) and by `scanner quarantine release`.
 TAG_RELEASED_BY: Final = "scan-released-by"
 TAG_RELEASE_REASON: Final = "scan-release-reason"
+TAG_GUARDDUTY_STATUS: Final = "GuardDutyMalwareScanStatus"
+"""GuardDuty Malware Protection for S3's tag, written only when GUARDDUTY_STATUS_TAG is on (then the scanner's)."""
+GUARDDUTY_TAG_VALUES: Final = ("NO_THREATS_FOUND", "THREATS_FOUND", "UNSUPPORTED", "ACCESS_DENIED", "FAILED")
 SCAN_TAG_PREFIX: Final = "scan-"
 """Every tag whose key starts with this belongs to the scanner: it is replaced on every scan, never read back."""
 SCAN_TAG_KEYS: Final = (TAG_STATUS, TAG_DETAIL, TAG_TIME, TAG_ENGINE, TAG_RELEASED_BY, TAG_RELEASE_REASON)
@@ -91,6 +113,17 @@ METRIC_DEFINITIONS_UPDATE_FAILED: Final = "DefinitionsUpdateFailed"
 METRIC_DEFINITIONS_RELOADED: Final = "DefinitionsReloaded"
 METRIC_DEFINITIONS_PUBLISHED: Final = "DefinitionsPublished"
 METRIC_DEFINITIONS_PUBLISH_FAILED: Final = "DefinitionsPublishFailed"
+
+# Scan-result events (GuardDuty's contract, our source) and rescans.
+DEFAULT_RESULT_EVENT_SOURCE: Final = "s3-clamav-scanner"
+RESULT_DETAIL_TYPE: Final = "GuardDuty Malware Protection Object Scan Result"
+"""GuardDuty's own detail-type: a rule written for GuardDuty matches ours once its `source` is changed."""
+DEFAULT_RESCAN_DAYS: Final = 7
+DEFAULT_RESCAN_MAX_OBJECTS: Final = 10_000
+METRIC_RESULT_EVENTS_FAILED: Final = "ResultEventsFailed"
+METRIC_SECURITY_HUB_FAILED: Final = "SecurityHubFindingsFailed"
+METRIC_RESCAN_SUBMITTED: Final = "RescanSubmitted"
+METRIC_RESCAN_TRUNCATED: Final = "RescanTruncated"
 
 POWERTOOLS_SERVICE: Final = "s3-clamav-scanner"
 METRICS_NAMESPACE: Final = "S3ClamAVScanner"

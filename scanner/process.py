@@ -214,6 +214,7 @@ class ObjectProcessor:
             when,
             released_by=release.released_by if release else None,
             release_reason=release.reason if release else None,
+            guardduty=self.settings.guardduty_status_tag,
         )
         self._tag(pinned, existing, tags, outcome, verdict.status)
         if not pinned.versioned and self._replaced_since(pinned):
@@ -230,7 +231,7 @@ class ObjectProcessor:
                 engine=engine,
                 scanned_at=when,
                 content_encoding=content_encoding,
-                user_tags=user_tags(existing),
+                user_tags=user_tags(existing, guardduty=self.settings.guardduty_status_tag),
                 scan_tags=tags,
                 encryption=opened.encryption if opened else None,
                 kms_key_id=opened.kms_key_id if opened else None,
@@ -336,7 +337,10 @@ class ObjectProcessor:
         try:
             existing = self.store.get_tags(ref)
             engine = outcome.engine or self._engine()
-            merged = merge_tags(existing, scan_tags(Verdict(ScanStatus.ERROR, detail), engine, utc_now_iso()))
+            error_tags = scan_tags(
+                Verdict(ScanStatus.ERROR, detail), engine, utc_now_iso(), guardduty=self.settings.guardduty_status_tag
+            )
+            merged = merge_tags(existing, error_tags)
             self.store.put_tags(ref, merged.tags)
         except Exception as err:  # noqa: BLE001 - best effort only; the retry is already requested
             outcome.problems.append(f"tag-error:{type(err).__name__}")

@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from scanner import batch_operations
+from scanner import constants as c
 from scanner.allowlist import AllowList
 from scanner.archives import rar_supported
 from scanner.clamd import ClamdDaemon
@@ -30,7 +32,9 @@ from scanner.events import Delivery, Ignored, Malformed, ObjectRef, parse_event
 from scanner.exceptions import ClamdStartError
 from scanner.observability import MetricUnit, logger, metrics
 from scanner.process import ObjectProcessor, Outcome, record_metrics
+from scanner.results import ResultPublisher
 from scanner.scan import ObjectScanner
+from scanner.securityhub import SecurityHubFindings
 from scanner.storage import ObjectStore
 
 BOTO_CONFIG = Config(
@@ -51,6 +55,10 @@ class ScannerRuntime:
     s3_client: Any
     sns_client: Any | None = None
     dynamodb_client: Any | None = None
+    events_client: Any | None = None
+    """EventBridge, when scan-result events are configured (RESULT_EVENT_BUS)."""
+    securityhub_client: Any | None = None
+    """Security Hub, when findings are configured (SECURITY_HUB_PRODUCT_ARN)."""
     on_outcome: Callable[[Outcome], None] | None = None
     """Called with every outcome (the local pipeline prints verdict lines with it); may be called from any thread."""
     definitions: DefinitionsWatcher | None = None
@@ -65,6 +73,8 @@ class ScannerRuntime:
     """A second clamd loading a newer set beside the one that scans (blue-green switch)."""
     _generation: int = field(default=0, init=False, repr=False)
     _start_error: BaseException | None = field(default=None, init=False, repr=False)
+    _findings: SecurityHubFindings | None = field(default=None, init=False, repr=False)
+    """Kept for the life of the environment: once Security Hub says it is off, it is not asked again."""
 
     def __post_init__(self) -> None:
         if self.definitions is None and self.settings.definitions_bucket:
@@ -82,6 +92,10 @@ class ScannerRuntime:
             s3_client=session.client("s3", config=BOTO_CONFIG),
             sns_client=session.client("sns", config=BOTO_CONFIG) if settings.findings_topic_arn else None,
             dynamodb_client=session.client("dynamodb", config=BOTO_CONFIG) if settings.allow_list_table else None,
+            events_client=session.client("events", config=BOTO_CONFIG) if settings.result_event_bus else None,
+            securityhub_client=(
+                session.client("securityhub", config=BOTO_CONFIG) if settings.security_hub_product_arn else None
+            ),
         )
 
     @property
@@ -242,6 +256,8 @@ class ScannerRuntime:
         UNSCANNABLE too-large-for-timeout before they are streamed, instead of a killed invocation.
         """
         deadline = _deadline(context)
+        if batch_operations.is_batch_operations_event(event):
+            return self._handle_batch_operations(event, deadline)
         deliveries, is_sqs = parse_event(event)
         self.refresh_definitions()
         self.ensure_clamd()
@@ -251,6 +267,7 @@ class ScannerRuntime:
         outcomes: list[Outcome] = []
         try:
             results = self._run_all(processor, [item for _, item in work], deadline)
+            self._report([o for o in results if o is not None])
             for (index, item), outcome in zip(work, results, strict=True):
                 if outcome is None:
                     failed[index] = failed[index] or isinstance(item, Malformed)
@@ -272,6 +289,49 @@ class ScannerRuntime:
             names = [str(o.ref) for o in retry]
             raise InvocationFailed(f"{len(retry)} of {len(outcomes)} objects need a retry: {names}")
         return {"processed": len(outcomes), "statuses": [o.log_fields() for o in outcomes]}
+
+    def _handle_batch_operations(self, event: Any, deadline: float | None) -> dict[str, Any]:
+        """An S3 Batch Operations invocation: every task scanned, answered with its result code."""
+        tasks = batch_operations.parse_tasks(event)
+        self.refresh_definitions()
+        self.ensure_clamd()
+        items: list[ObjectRef | Ignored] = [t.ref if t.ref else Malformed(t.malformed or "no object") for t in tasks]
+        by_task: dict[str, Outcome | None] = {}
+        try:
+            results = self._run_all(self.processor(), items, deadline)
+            self._report([o for o in results if o is not None])
+            for task, outcome in zip(tasks, results, strict=True):
+                by_task[task.task_id] = outcome
+                if outcome is not None:
+                    record_metrics(outcome, metrics.add_metric, MetricUnit)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+        return batch_operations.answer(event, tasks, by_task)
+
+    def _report(self, outcomes: list[Outcome]) -> None:
+        """After the scans: scan-result events and Security Hub findings. A failure never changes a verdict; it
+        retries the record (the object is scanned and reported again) and is counted."""
+        settings = self.settings
+        if settings.result_event_bus and self.events_client is not None:
+            publisher = ResultPublisher(self.events_client, settings.result_event_bus, settings.result_event_source)
+            self._retry(publisher.publish(outcomes), "result-event", c.METRIC_RESULT_EVENTS_FAILED)
+        if settings.security_hub_product_arn and self.securityhub_client is not None:
+            if self._findings is None:
+                self._findings = SecurityHubFindings(
+                    self.securityhub_client,
+                    settings.security_hub_product_arn,
+                    include_unscannable=settings.security_hub_unscannable,
+                )
+            self._retry(self._findings.import_for(outcomes), "security-hub", c.METRIC_SECURITY_HUB_FAILED)
+
+    @staticmethod
+    def _retry(failed: list[Outcome], problem: str, metric: str) -> None:
+        for outcome in failed:
+            outcome.retry = True
+            outcome.problems.append(problem)
+        if failed:
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=len(failed))
 
     def _run_all(
         self, processor: ObjectProcessor, items: list[ObjectRef | Ignored], deadline: float | None

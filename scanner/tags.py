@@ -29,17 +29,32 @@ def is_scan_tag(key: str) -> bool:
     return key.startswith(c.SCAN_TAG_PREFIX)
 
 
-def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """The uploader's tags: everything but the scanner's."""
-    return {k: v for k, v in tags.items() if not is_scan_tag(k)}
+def user_tags(tags: Mapping[str, str], *, guardduty: bool = False) -> dict[str, str]:
+    """The uploader's tags: everything but the scanner's (and GuardDuty's status tag when the scanner writes it)."""
+    return {k: v for k, v in tags.items() if not is_scan_tag(k) and not (guardduty and k == c.TAG_GUARDDUTY_STATUS)}
+
+
+def guardduty_status_tag(status: ScanStatus, detail: str | None) -> dict[str, str]:
+    """GuardDuty's `GuardDutyMalwareScanStatus` tag for a verdict (one of its five values)."""
+    from scanner.results import guardduty_result  # results imports nothing of tags; a local import keeps it so
+
+    return {c.TAG_GUARDDUTY_STATUS: guardduty_result(status, detail).result_status}
 
 
 def scan_tags(
-    verdict: Verdict, engine: str, scanned_at: str, *, released_by: str | None = None, release_reason: str | None = None
+    verdict: Verdict,
+    engine: str,
+    scanned_at: str,
+    *,
+    released_by: str | None = None,
+    release_reason: str | None = None,
+    guardduty: bool = False,
 ) -> dict[str, str]:
-    """Scan tags in priority order (scan-status first); scan-detail absent for CLEAN; who released and why for
-    RELEASED."""
+    """Scan tags in priority order (scan-status first, then GuardDuty's status tag when `guardduty`); scan-detail
+    absent for CLEAN; who released and why for RELEASED."""
     tags = {c.TAG_STATUS: verdict.status.value}
+    if guardduty:
+        tags.update(guardduty_status_tag(verdict.status, verdict.detail))
     if verdict.detail and verdict.status is not ScanStatus.CLEAN:
         tags[c.TAG_DETAIL] = clean_value(verdict.detail)
     tags[c.TAG_TIME] = scanned_at
@@ -64,20 +79,24 @@ class MergedTags:
 def merge_tags(existing: Mapping[str, str], new_scan_tags: Mapping[str, str]) -> MergedTags:
     """Replace our scan tags, keep the uploader's, within S3's 10-tag limit.
 
-    Priority: scan-status always; then the uploader's tags; then the other scan tags in order. Only when the
-    uploader already used all 10 tags is one of theirs (the last by key) given up for scan-status, because
-    an untagged object cannot be told apart from one never scanned.
+    Priority: the required tags always (scan-status, and GuardDutyMalwareScanStatus when the new tags carry it);
+    then the uploader's tags; then the other scan tags in order. Only when the uploader's tags leave no room is
+    one of theirs (the last by key) given up for each required tag, because an untagged object cannot be told
+    apart from one never scanned (and a bucket policy written against GuardDuty's tag blocks or passes on it).
+    GuardDuty's tag belongs to the scanner only while it writes it: otherwise it is the uploader's (or GuardDuty's
+    own, when both run side by side) and kept like any other.
     """
-    user = user_tags(existing)
+    required = [k for k in (c.TAG_STATUS, c.TAG_GUARDDUTY_STATUS) if k in new_scan_tags]
+    user = user_tags(existing, guardduty=c.TAG_GUARDDUTY_STATUS in new_scan_tags)
     dropped_user: list[str] = []
-    while len(user) > c.S3_MAX_TAGS - 1:
+    while len(user) > c.S3_MAX_TAGS - len(required):
         last = sorted(user)[-1]
         dropped_user.append(last)
         del user[last]
-    merged = {c.TAG_STATUS: new_scan_tags[c.TAG_STATUS], **user}
+    merged = {**{k: new_scan_tags[k] for k in required}, **user}
     dropped_scan: list[str] = []
     for key, value in new_scan_tags.items():
-        if key == c.TAG_STATUS:
+        if key in required:
             continue
         if len(merged) < c.S3_MAX_TAGS:
             merged[key] = value

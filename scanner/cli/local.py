@@ -221,7 +221,7 @@ def _announce(pipeline: LocalPipeline, printer: VerdictPrinter, *, hints: bool) 
     )
     printer.line(
         f"queue={pipeline.queue_url} dlq={pipeline.dead_letter_url} findings_topic={pipeline.findings_topic_arn} "
-        f"findings_queue={pipeline.findings_queue_url}"
+        f"findings_queue={pipeline.findings_queue_url} results_queue={pipeline.results_queue_url}"
     )
     printer.line(
         f"READY endpoint={pipeline.endpoint_url} upload={options.upload_bucket} quarantine={options.quarantine_bucket}"

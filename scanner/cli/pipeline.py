@@ -1,9 +1,11 @@
-"""The local pipeline: an embedded S3/SQS/SNS endpoint (moto), a clamd, and the upload -> queue -> handler wiring.
+"""The local pipeline: an embedded S3/SQS/SNS/EventBridge/Security Hub endpoint (moto), a clamd, and the wiring.
 
 The deployed queue mode, locally: the upload bucket's ObjectCreated notifications go to an SQS queue with a redrive
 policy to a dead-letter queue, and an event source mapping hands batches of messages to
 `scanner.handler.lambda_handler` as SQS events, reading its batchItemFailures. The handler is the deployed code,
-and scans a batch's records concurrently against one clamd: one warm execution environment.
+and scans a batch's records concurrently against one clamd: one warm execution environment. Scan-result events
+go to the default EventBridge bus, where a rule on our source routes them to the `scanner-local-results` queue;
+Security Hub is enabled and receives the findings.
 
 moto is imported here only, when the pipeline starts: it is a development dependency, never in the image.
 """
@@ -250,6 +252,8 @@ class LocalPipeline:
     queue_arn: str | None = field(default=None, init=False)
     findings_topic_arn: str | None = field(default=None, init=False)
     findings_queue_url: str | None = field(default=None, init=False)
+    results_queue_url: str | None = field(default=None, init=False)
+    """The scan-result events (GuardDuty's shape), routed by an EventBridge rule on our source."""
     daemon: ClamdDaemon | None = field(default=None, init=False)
     runtime: ScannerRuntime | None = field(default=None, init=False)
     worker: EventSourceMapping | None = field(default=None, init=False)
@@ -365,6 +369,24 @@ class LocalPipeline:
             Endpoint=_queue_arn(sqs, self.findings_queue_url),
             Attributes={"RawMessageDelivery": "true"},
         )
+        self._route_results()
+        self.client("securityhub").enable_security_hub(EnableDefaultStandards=False)
+
+    def _route_results(self) -> None:
+        """EventBridge (default bus) -> a rule on our source -> the results queue, as a user's rule would."""
+        sqs, events = self.client("sqs"), self.client("events")
+        self.results_queue_url = sqs.create_queue(QueueName=defaults.RESULTS_QUEUE)["QueueUrl"]
+        events.put_rule(
+            Name=defaults.RESULTS_RULE,
+            EventBusName=defaults.RESULT_EVENT_BUS,
+            EventPattern=json.dumps({"source": [defaults.RESULT_EVENT_SOURCE], "detail-type": [c.RESULT_DETAIL_TYPE]}),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=defaults.RESULTS_RULE,
+            EventBusName=defaults.RESULT_EVENT_BUS,
+            Targets=[{"Id": "results-queue", "Arn": _queue_arn(sqs, self.results_queue_url)}],
+        )
 
     def _create_allow_list(self) -> None:
         """The release allow-list, shaped like the deployed table (infra creates it with the same keys)."""
@@ -398,6 +420,10 @@ class LocalPipeline:
             quarantine_bucket=self.options.quarantine_bucket,
             findings_topic_arn=self.findings_topic_arn,
             allow_list_table=defaults.ALLOW_LIST_TABLE,
+            result_event_bus=defaults.RESULT_EVENT_BUS,
+            result_event_source=defaults.RESULT_EVENT_SOURCE,
+            security_hub_product_arn=defaults.SECURITY_HUB_PRODUCT_ARN,
+            security_hub_unscannable=True,
             clamd=clamd,
         )
         self.daemon = ClamdDaemon(clamd, settings.stream_chunk_bytes)
@@ -414,6 +440,8 @@ class LocalPipeline:
             s3_client=self.client("s3"),
             sns_client=self.client("sns"),
             dynamodb_client=self.client("dynamodb"),
+            events_client=self.client("events"),
+            securityhub_client=self.client("securityhub"),
             on_outcome=self.on_outcome,
         )
         handler.set_runtime(self.runtime)

@@ -20,9 +20,9 @@ from scanner.cli import defaults
 from scanner.cli.aws import Aws, add_connection_arguments, explain, require_bucket
 from scanner.cli.errors import EXIT_OK, CliError
 from scanner.cli.output import confirm, human_size, print_json, printable, table
-from scanner.cli.quarantined import entry_or_error, list_entries, source_prefixes
-from scanner.cli.release import release
-from scanner.provenance import record_key
+from scanner.cli.quarantined import entry_or_error, list_entries, load_record, source_prefixes
+from scanner.cli.release import release, resolve_purged, security_hub_product_arn, suppress_released
+from scanner.provenance import ProvenanceRecord, record_key
 
 _DELETE_BATCH = 1000
 _HEAD_CONCURRENCY = 8
@@ -90,6 +90,7 @@ def add_parser(subparsers: Any) -> None:
         "--overwrite", action="store_true", help="replace an object that now exists at the source location"
     )
     release.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (--overwrite)")
+    _security_hub_argument(release)
     release.set_defaults(run=run_release)
 
     purge = actions.add_parser(
@@ -103,7 +104,19 @@ def add_parser(subparsers: Any) -> None:
     which.add_argument("--older-than", type=float, metavar="DAYS", help="every object quarantined before DAYS ago")
     purge.add_argument("--source-bucket", metavar="NAME", help="with --older-than: only objects from this bucket")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    _security_hub_argument(purge)
     purge.set_defaults(run=run_purge)
+
+
+def _security_hub_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--security-hub-product-arn",
+        metavar="ARN",
+        help=(
+            f"update the object's Security Hub finding (default ${c.ENV_SECURITY_HUB_PRODUCT_ARN}; the local "
+            "pipeline's with --endpoint-url; none: no finding is updated)"
+        ),
+    )
 
 
 def quarantine_bucket(args: argparse.Namespace, aws: Aws) -> str:
@@ -239,15 +252,30 @@ def run_release(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         assume_yes=args.yes,
     )
+    product_arn = security_hub_product_arn(args.security_hub_product_arn, aws)
+    finding = suppress_released(aws, product_arn, done) if product_arn else None
     if args.json:
-        print_json(done.document())
+        print_json({**done.document(), "securityHub": finding.document() if finding else None})
     else:
         print(f"released s3://{bucket}/{printable(key)} -> s3://{done.restored_bucket}/{printable(done.restored_key)}")
         scope = "everywhere" if done.release.is_global else "at its source only"
         print(f"  sha256 {done.release.sha256} allow-listed {scope} for {printable(done.release.signature)}")
         print(f"  {c.TAG_STATUS}=RELEASED by {printable(done.release.released_by)}: {printable(done.release.reason)}")
         print("  the quarantine copy stays, tagged RELEASED, for audit")
+        if finding:
+            print(f"  Security Hub: {_finding_summary(finding.document(), 'SUPPRESSED')}")
     return EXIT_OK
+
+
+def _finding_summary(document: dict[str, Any], workflow: str) -> str:
+    """`finding SUPPRESSED` / `2 findings RESOLVED`, or why not (not enabled, not found, the error)."""
+    if document["status"] == "updated":
+        count = document["processed"]
+        return f"{count} finding{'s' if count != 1 else ''} {workflow}"
+    text = f"no finding {workflow} ({document['status']})"
+    if document["error"]:
+        text += f": {printable(document['error'])}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -309,12 +337,21 @@ def run_purge(args: argparse.Namespace) -> int:
                 f"{args.older_than:g} day(s) from s3://{bucket}"
             )
         confirm(what, assume_yes=args.yes)
+        product_arn = security_hub_product_arn(args.security_hub_product_arn, aws)
+        records = _provenance(s3, bucket, versions) if product_arn else []
         versions = _with_records(s3, bucket, versions)
         _delete_versions(s3, bucket, versions)
     except (ClientError, BotoCoreError) as err:
         raise explain(err, action="purge", bucket=bucket) from err
-    _report_purge(args, bucket, versions)
+    finding = resolve_purged(aws, product_arn, records) if product_arn else None
+    _report_purge(args, bucket, versions, finding.document() if finding else None)
     return EXIT_OK
+
+
+def _provenance(s3: Any, bucket: str, versions: list[Version]) -> list[ProvenanceRecord]:
+    """The provenance records of the copy versions about to be purged (read first: they are purged with them)."""
+    found = (load_record(s3, bucket, v.key, v.version_id) for v in versions if not v.delete_marker)
+    return [r for r in found if r is not None]
 
 
 def _older_than(s3: Any, bucket: str, days: float, source_bucket: str | None) -> list[Version]:
@@ -343,7 +380,9 @@ def _delete_versions(s3: Any, bucket: str, versions: list[Version]) -> None:
         raise CliError(f"purge: {len(errors)} version(s) could not be deleted: " + "; ".join(errors[:10]))
 
 
-def _report_purge(args: argparse.Namespace, bucket: str, versions: list[Version]) -> None:
+def _report_purge(
+    args: argparse.Namespace, bucket: str, versions: list[Version], finding: dict[str, Any] | None = None
+) -> None:
     counts: dict[str, int] = {}
     for version in versions:
         counts[version.key] = counts.get(version.key, 0) + 1
@@ -354,9 +393,12 @@ def _report_purge(args: argparse.Namespace, bucket: str, versions: list[Version]
                 "bucket": bucket,
                 "purged": [{"key": k, "versions": n} for k, n in counts.items()],
                 "versions": len(versions),
+                "securityHub": finding,
             }
         )
         return
+    if finding:
+        print(f"Security Hub: {_finding_summary(finding, 'RESOLVED')}")
     if not counts:
         print("nothing to purge", file=sys.stdout)
     for key, count in counts.items():

@@ -11,6 +11,8 @@ Order (the scanner must never see the restored object before its release exists)
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,11 +21,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from scanner import constants as c
 from scanner.allowlist import AllowList, Release, normalized_encoding, scope_of
+from scanner.cli import defaults
 from scanner.cli.aws import Aws, explain, is_not_found, require_bucket
 from scanner.cli.errors import CliError
 from scanner.cli.output import confirm
 from scanner.cli.quarantined import Entry, entry_or_error
 from scanner.exceptions import AllowListError
+from scanner.provenance import ProvenanceRecord
+from scanner.securityhub import WorkflowResult, finding_id, workflow_update
 from scanner.tags import merge_tags, scan_tags, tag_set, utc_now_iso
 from scanner.verdict import ScanStatus, Verdict
 
@@ -151,3 +156,44 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
             return False
         raise explain(err, action="release", bucket=bucket, key=key) from err
     return True
+
+
+def security_hub_product_arn(explicit: str | None, aws: Aws) -> str | None:
+    """--security-hub-product-arn, else $SECURITY_HUB_PRODUCT_ARN (what the function reads), else the local
+    pipeline's; None: the deployment imports no findings, so there is none to update."""
+    arn = explicit or os.environ.get(c.ENV_SECURITY_HUB_PRODUCT_ARN) or None
+    if arn is None and aws.is_local:
+        return defaults.SECURITY_HUB_PRODUCT_ARN
+    return arn
+
+
+def record_finding_id(record: ProvenanceRecord) -> str:
+    """The finding the scanner imported for the quarantined content: its source version, or ETag when unversioned."""
+    return finding_id(record.source_bucket, record.source_key, record.source_version_id, record.source_etag)
+
+
+def suppress_released(aws: Aws, product_arn: str, done: ReleaseRecord) -> WorkflowResult:
+    """A released false positive: its finding SUPPRESSED (reviewed, no action needed), FALSE_POSITIVE, with a note."""
+    record = done.quarantine.record
+    assert record is not None
+    return workflow_update(
+        aws.client("securityhub"),
+        product_arn,
+        [record_finding_id(record)],
+        status="SUPPRESSED",
+        note=f"released by scanner quarantine release: {done.release.reason}",
+        updated_by=done.release.released_by,
+        verification_state="FALSE_POSITIVE",
+    )
+
+
+def resolve_purged(aws: Aws, product_arn: str, records: Iterable[ProvenanceRecord]) -> WorkflowResult:
+    """Purged quarantined content: its findings RESOLVED (the infected bytes no longer exist)."""
+    return workflow_update(
+        aws.client("securityhub"),
+        product_arn,
+        [record_finding_id(r) for r in records],
+        status="RESOLVED",
+        note="quarantined copy permanently deleted by scanner quarantine purge",
+        updated_by=aws.caller(),
+    )
