@@ -21,8 +21,8 @@ class SlowDefinitions:
         self.prepared = True
         return None
 
-    def refresh(self, daemon: object) -> bool:
-        return False
+    def check(self) -> None:
+        return None
 
 
 def test_init_returns_at_once_and_the_first_invocation_waits(make_runtime, make_bucket, s3) -> None:
