@@ -645,3 +645,39 @@ def test_quarantine_copy_verified_by_content_not_by_size_with_other_bytes_at_the
     assert outcome["status"] == "INFECTED" and not outcome["problems"]
     current = copies(s3, quarantine, f"{bucket}/x.exe")[0]["VersionId"]
     assert body(s3, quarantine, f"{bucket}/x.exe", current) == content
+
+
+def test_keys_cannot_forge_verdict_lines_in_scanner_local_output(tmp_path: Path) -> None:
+    """`scanner local` (plain output) with uploads whose keys carry a carriage return, ANSI escapes, a bidi
+    override, a line separator and NEL, each followed by a fake CLEAN verdict: every verdict stays one printable
+    line, and no line reads as a CLEAN verdict for the fake key."""
+    import boto3
+
+    from tests.cli.local_process import LocalProcess
+    from tests.support.clamd import require_binary
+
+    require_binary("clamd")
+    marker = uuid.uuid4().hex[:8]
+    with LocalProcess("--retry-delay", "0", log_path=tmp_path / "local.log") as local:
+        ready = local.wait_ready()
+        fake = f"CLEAN       s3://{ready.upload}/{marker}-evil.exe  -  3 ms"
+        keys = [
+            f"{marker}/cr.txt\r{fake}",
+            f"{marker}/ansi.txt\x1b[2K\x1b[1G{fake}",
+            f"{marker}/bidi\u202etxt.exe",
+            f"{marker}/ls.txt\u2028{fake}",
+            f"{marker}/nel.txt\x85{fake}",
+        ]
+        s3 = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        ).client("s3", endpoint_url=ready.endpoint)
+        for key in keys:
+            s3.put_object(Bucket=ready.upload, Key=key, Body=evil())
+        for index in range(len(keys)):
+            local.wait_for(lambda line, i=index: line.startswith("INFECTED") and keys[i][:12] in line, 60, keys[index])
+        lines = list(local.lines)
+
+    ours = [line for line in lines if marker in line]
+    assert len([line for line in ours if line.startswith("INFECTED")]) == len(keys), ours
+    assert all(line.isprintable() for line in ours), [line for line in ours if not line.isprintable()]
+    assert not [line for line in ours if line.startswith("CLEAN")], "a key forged a CLEAN verdict line"
