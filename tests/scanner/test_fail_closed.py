@@ -681,3 +681,37 @@ def test_keys_cannot_forge_verdict_lines_in_scanner_local_output(tmp_path: Path)
     assert len([line for line in ours if line.startswith("INFECTED")]) == len(keys), ours
     assert all(line.isprintable() for line in ours), [line for line in ours if not line.isprintable()]
     assert not [line for line in ours if line.startswith("CLEAN")], "a key forged a CLEAN verdict line"
+
+
+def test_a_failed_tag_read_never_leaves_a_forged_clean_in_place(runtime, make_bucket, s3) -> None:
+    """The tags read fails (persistent 503 on GetObjectTagging, or a policy that denies it): the scanner cannot
+    merge, but it must still replace the forged CLEAN it found; an uploader's own tag is worth less than that."""
+    bucket = make_bucket(versioned=True)
+    tagging = forged("CLEAN", runtime.engine())
+    event = put_and_event(s3, bucket, "forged.exe", evil(), Tagging=tagging)
+
+    with refused(runtime.s3_client, "GetObjectTagging", "SlowDown") as refusal:
+        result = runtime.handle(sqs_event(event))
+
+    assert refusal.refused >= 1
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    remaining = s3.list_object_versions(Bucket=bucket).get("Versions", [])
+    if remaining:
+        status = tags(s3, bucket, "forged.exe")[c.TAG_STATUS]
+        assert status not in c.DOWNLOADABLE_STATUSES, f"the forged {status} survived the failed scan"
+
+
+def test_unversioned_head_failure_after_tagging_never_leaves_unverified_content_clean(runtime, make_bucket, s3) -> None:
+    """Unversioned: the clean verdict's tag lands on whatever the key holds. Here malware replaced the scanned
+    bytes just before the tag write, and the HEAD that would notice fails: the key must not stay CLEAN."""
+    bucket = make_bucket()
+    event = put_and_event(s3, bucket, "doc.txt", b"clean " + uuid.uuid4().bytes)
+    overwrite_before(runtime, s3, "PutObjectTagging", bucket, "doc.txt", evil())
+
+    with (
+        refused(runtime.s3_client, "HeadObject", "InternalError", when=lambda p: p["Bucket"] == bucket),
+        pytest.raises(InvocationFailed),
+    ):
+        runtime.handle(event)
+
+    assert tags(s3, bucket, "doc.txt")[c.TAG_STATUS] != "CLEAN", "malware tagged CLEAN, never scanned"

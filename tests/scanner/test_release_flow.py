@@ -25,6 +25,7 @@ from scanner.cli.aws import Aws
 from scanner.cli.errors import EXIT_ERROR, EXIT_OK, CliError
 from scanner.cli.release import release
 from scanner.provenance import record_key
+from scanner.runtime import InvocationFailed
 from tests.faults.harness import own_clamd
 from tests.support.attacks import gzipped, payload, refused, with_allow_list
 from tests.support.clamd import EICAR, EICAR_NAME
@@ -425,3 +426,54 @@ def test_release_messages_escape_control_characters_in_keys(runtime, make_bucket
     code, out, err = cli("release", qkey, "--reason", "r")
     assert code == EXIT_OK, err
     assert all(line.isprintable() for line in out.split("\n")), out
+
+
+def test_a_new_detection_of_released_content_can_be_released_for_that_detection(
+    runtime, make_bucket, s3, cli, tmp_path: Path
+) -> None:
+    """Released for one signature; a newer database finds it under another and quarantines it again (at the same
+    quarantine key, the same bytes). The reviewer releases it again: that release must cover the new detection,
+    or the object bounces back into quarantine forever."""
+    bucket = make_bucket()
+    content = evil()
+    qkey, _ = quarantined(runtime, s3, bucket, "tool.exe", content)
+    assert cli("release", qkey, "--reason", "first review")[0] == EXIT_OK
+    assert scan(runtime, restored_event(s3, bucket, "tool.exe"))["status"] == "RELEASED"
+
+    database = tmp_path / "db"
+    database.mkdir()
+    (database / "other.ndb").write_text(f"{OTHER_SIGNATURE}:0:*:{EICAR.hex()}\n")
+    daemon = own_clamd(tmp_path / "clamd", database_dir=database)
+    try:
+        newer = dataclasses.replace(
+            runtime, daemon=daemon, settings=dataclasses.replace(runtime.settings, clamd=daemon.settings)
+        )
+        assert scan(newer, restored_event(s3, bucket, "tool.exe"))["status"] == "INFECTED"
+        code, out, err = cli("release", qkey, "--reason", "second review", "--json")
+        assert code == EXIT_OK, err
+        assert json.loads(out)["signature"] == f"{OTHER_SIGNATURE}.UNOFFICIAL", "released for the new detection"
+        outcome = scan(newer, restored_event(s3, bucket, "tool.exe"))
+    finally:
+        daemon.stop()
+
+    assert outcome["status"] == "RELEASED"
+
+
+def test_an_unreachable_allow_list_keeps_the_object_infected_and_retries(runtime, make_bucket, s3, cli) -> None:
+    """DynamoDB unavailable on the INFECTED path: whether it was released is unknown, so it is tagged INFECTED
+    (never RELEASED on the tag's word), nothing is moved, and the retry settles it once the table answers."""
+    bucket = make_bucket()
+    content = evil()
+    qkey, _ = quarantined(runtime, s3, bucket, "tool.exe", content)
+    assert cli("release", qkey, "--reason", "ok")[0] == EXIT_OK
+    event = restored_event(s3, bucket, "tool.exe")
+
+    with (
+        refused(runtime.dynamodb_client, "Query", "ProvisionedThroughputExceededException"),
+        pytest.raises(InvocationFailed),
+    ):
+        runtime.handle(event)
+
+    assert tags(s3, bucket, "tool.exe")[c.TAG_STATUS] == "INFECTED"
+    assert exists(s3, bucket, "tool.exe"), "nothing is moved while the release is unknown"
+    assert scan(runtime, event)["status"] == "RELEASED"
