@@ -83,6 +83,12 @@ def runtime_for(request: pytest.FixtureRequest, session: Any, endpoint: str) -> 
 
 
 @pytest.fixture
+def dynamodb(session: Any, endpoint: str) -> Any:
+    """The release allow-list's service on the moto endpoint (tests/support/attacks.with_allow_list)."""
+    return session.client("dynamodb", endpoint_url=endpoint)
+
+
+@pytest.fixture
 def faults(no_backoff: None) -> Iterator[Callable[[ScannerRuntime], S3FaultInjector]]:
     """faults(runtime) -> an injector on the runtime's S3 client, removed after the test."""
     injectors: list[S3FaultInjector] = []

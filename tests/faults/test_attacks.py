@@ -111,11 +111,6 @@ ARCHIVES = {
 
 
 @pytest.fixture
-def dynamodb(session: Any, endpoint: str) -> Any:
-    return session.client("dynamodb", endpoint_url=endpoint)
-
-
-@pytest.fixture
 def runtime(runtime_for: Any, dynamodb: Any) -> Any:
     """Production S3 client configuration, quarantine mode, the allow-list, four records at once."""
     return with_allow_list(runtime_for(scan_concurrency=4), dynamodb)

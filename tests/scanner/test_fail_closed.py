@@ -32,16 +32,13 @@ from scanner.process import Outcome
 from scanner.provenance import record_key
 from scanner.runtime import InvocationFailed
 from scanner.verdict import ScanStatus
-from tests.support.attacks import refused, with_allow_list
+from tests.cli.helpers import tags_of
+from tests.support.attacks import refused
 from tests.support.clamd import EICAR, EICAR_NAME, SIGNATURES
 from tests.support.events import put_and_event, s3_event, s3_record, sqs_event
 
 FORGED_BY = "arn:aws:iam::123456789012:user/mallory"
-
-
-def tags(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
-    args = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
-    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(**args)["TagSet"]}
+tags = tags_of
 
 
 def body(s3: Any, bucket: str, key: str, version_id: str | None = None) -> bytes | None:
@@ -72,17 +69,6 @@ def forged(status: str, engine: str, **extra: str) -> str:
 def only(result: dict[str, Any]) -> dict[str, Any]:
     assert len(result["statuses"]) == 1, result
     return result["statuses"][0]
-
-
-@pytest.fixture
-def dynamodb(session: Any, endpoint: str) -> Any:
-    return session.client("dynamodb", endpoint_url=endpoint)
-
-
-@pytest.fixture
-def runtime(make_runtime: Any, dynamodb: Any) -> Any:
-    """Quarantine mode with the release allow-list, as deployed."""
-    return with_allow_list(make_runtime(), dynamodb)
 
 
 def allow(runtime: Any, content: bytes, bucket: str, key: str, *, signature: str = EICAR_NAME) -> Release:

@@ -7,7 +7,6 @@ bucket/key, or global), the signature and the Content-Encoding. A RELEASED tag o
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -26,25 +25,12 @@ from scanner.cli.errors import EXIT_ERROR, EXIT_OK, CliError
 from scanner.cli.release import release
 from scanner.provenance import record_key
 from scanner.runtime import InvocationFailed
-from tests.faults.harness import own_clamd
-from tests.support.attacks import gzipped, payload, refused, with_allow_list
+from tests.cli.helpers import exists, tags_of
+from tests.support.attacks import OTHER_SIGNATURE, gzipped, other_signature, payload, refused
 from tests.support.clamd import EICAR, EICAR_NAME
 from tests.support.events import put_and_event, s3_event, s3_record
 
-OTHER_SIGNATURE = "Other-Test-Signature"
-
-
-def tags(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
-    args = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
-    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(**args)["TagSet"]}
-
-
-def exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError:
-        return False
-    return True
+tags = tags_of
 
 
 def evil(label: str = "") -> bytes:
@@ -53,16 +39,6 @@ def evil(label: str = "") -> bytes:
 
 def sha(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
-
-
-@pytest.fixture
-def dynamodb(session: Any, endpoint: str) -> Any:
-    return session.client("dynamodb", endpoint_url=endpoint)
-
-
-@pytest.fixture
-def runtime(make_runtime: Any, dynamodb: Any) -> Any:
-    return with_allow_list(make_runtime(), dynamodb)
 
 
 @pytest.fixture
@@ -103,6 +79,15 @@ def restored_event(s3: Any, bucket: str, key: str) -> dict[str, Any]:
     return s3_event(
         s3_record(bucket, key, size=head["ContentLength"], version_id=head.get("VersionId"), etag=head["ETag"])
     )
+
+
+def released_here(runtime: Any, s3: Any, cli: Any, bucket: str, key: str, content: bytes) -> str:
+    """Quarantined, released by the CLI, and the restored object's rescan RELEASED; the quarantine key."""
+    qkey, _ = quarantined(runtime, s3, bucket, key, content)
+    code, _, err = cli("release", qkey, "--reason", "reviewed")
+    assert code == EXIT_OK, err
+    assert scan(runtime, restored_event(s3, bucket, key))["status"] == "RELEASED"
+    return qkey
 
 
 def entries(runtime: Any, content: bytes) -> list[Any]:
@@ -291,22 +276,10 @@ def test_another_signature_on_released_content_is_not_released(runtime, make_buc
     """A release covers one detection: the same bytes, found by a newer database under another signature, are
     quarantined (the reviewer never judged that detection)."""
     bucket = make_bucket()
-    content = evil()
-    qkey, _ = quarantined(runtime, s3, bucket, "tool.exe", content)
-    assert cli("release", qkey, "--reason", "eicar is fine")[0] == EXIT_OK
-    assert scan(runtime, restored_event(s3, bucket, "tool.exe"))["status"] == "RELEASED"
+    released_here(runtime, s3, cli, bucket, "tool.exe", evil())
 
-    database = tmp_path / "db"
-    database.mkdir()
-    (database / "other.ndb").write_text(f"{OTHER_SIGNATURE}:0:*:{EICAR.hex()}\n")
-    daemon = own_clamd(tmp_path / "clamd", database_dir=database)
-    try:
-        newer = dataclasses.replace(
-            runtime, daemon=daemon, settings=dataclasses.replace(runtime.settings, clamd=daemon.settings)
-        )
+    with other_signature(runtime, tmp_path) as newer:
         outcome = scan(newer, restored_event(s3, bucket, "tool.exe"))
-    finally:
-        daemon.stop()
 
     assert (outcome["status"], outcome["detail"]) == ("INFECTED", f"{OTHER_SIGNATURE}.UNOFFICIAL")
     assert not exists(s3, bucket, "tool.exe")
@@ -435,26 +408,14 @@ def test_a_new_detection_of_released_content_can_be_released_for_that_detection(
     quarantine key, the same bytes). The reviewer releases it again: that release must cover the new detection,
     or the object bounces back into quarantine forever."""
     bucket = make_bucket()
-    content = evil()
-    qkey, _ = quarantined(runtime, s3, bucket, "tool.exe", content)
-    assert cli("release", qkey, "--reason", "first review")[0] == EXIT_OK
-    assert scan(runtime, restored_event(s3, bucket, "tool.exe"))["status"] == "RELEASED"
+    qkey = released_here(runtime, s3, cli, bucket, "tool.exe", evil())
 
-    database = tmp_path / "db"
-    database.mkdir()
-    (database / "other.ndb").write_text(f"{OTHER_SIGNATURE}:0:*:{EICAR.hex()}\n")
-    daemon = own_clamd(tmp_path / "clamd", database_dir=database)
-    try:
-        newer = dataclasses.replace(
-            runtime, daemon=daemon, settings=dataclasses.replace(runtime.settings, clamd=daemon.settings)
-        )
+    with other_signature(runtime, tmp_path) as newer:
         assert scan(newer, restored_event(s3, bucket, "tool.exe"))["status"] == "INFECTED"
         code, out, err = cli("release", qkey, "--reason", "second review", "--json")
         assert code == EXIT_OK, err
         assert json.loads(out)["signature"] == f"{OTHER_SIGNATURE}.UNOFFICIAL", "released for the new detection"
         outcome = scan(newer, restored_event(s3, bucket, "tool.exe"))
-    finally:
-        daemon.stop()
 
     assert outcome["status"] == "RELEASED"
 

@@ -63,6 +63,26 @@ def with_allow_list(runtime: ScannerRuntime, dynamodb: Any, table: str | None = 
     return dataclasses.replace(runtime, settings=settings, dynamodb_client=dynamodb)
 
 
+OTHER_SIGNATURE = "Other-Test-Signature"
+
+
+@contextmanager
+def other_signature(runtime: ScannerRuntime, work_dir: Path) -> Iterator[ScannerRuntime]:
+    """The runtime on a clamd of its own whose only database names EICAR `Other-Test-Signature`: a newer
+    database that finds the same bytes under another detection."""
+    from tests.faults.harness import own_clamd
+
+    database = work_dir / "other-db"
+    database.mkdir()
+    (database / "other.ndb").write_text(f"{OTHER_SIGNATURE}:0:*:{EICAR.hex()}\n")
+    daemon = own_clamd(work_dir / "other-clamd", database_dir=database)
+    try:
+        settings = dataclasses.replace(runtime.settings, clamd=daemon.settings)
+        yield dataclasses.replace(runtime, daemon=daemon, settings=settings)
+    finally:
+        daemon.stop()
+
+
 @dataclass
 class Refusal:
     """Counts the calls it refused."""
