@@ -7,6 +7,7 @@ bucket/key, or global), the signature and the Content-Encoding. A RELEASED tag o
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -26,6 +27,7 @@ from scanner.cli.release import release
 from scanner.provenance import record_key
 from scanner.runtime import InvocationFailed
 from tests.cli.helpers import exists, tags_of
+from tests.faults.injection import error_response
 from tests.support.attacks import OTHER_SIGNATURE, gzipped, other_signature, payload, refused
 from tests.support.clamd import EICAR, EICAR_NAME
 from tests.support.events import put_and_event, s3_event, s3_record
@@ -438,3 +440,30 @@ def test_an_unreachable_allow_list_keeps_the_object_infected_and_retries(runtime
     assert tags(s3, bucket, "tool.exe")[c.TAG_STATUS] == "INFECTED"
     assert exists(s3, bucket, "tool.exe"), "nothing is moved while the release is unknown"
     assert scan(runtime, event)["status"] == "RELEASED"
+
+
+def test_release_never_overwrites_an_upload_that_arrived_during_the_release(runtime, make_bucket, s3, endpoint) -> None:
+    """Unversioned source: the key was free when release looked (HEAD), then someone uploaded a new file there
+    while the allow-list and the mark were written. The copy back must not replace it unseen (no --overwrite):
+    S3 refuses a CopyObject with `If-None-Match: *` onto an existing key (412), which moto 5.2.5 does not
+    implement, so the hook below answers as S3 would."""
+    bucket = make_bucket()
+    qkey, _ = quarantined(runtime, s3, bucket, "report.pdf", evil())
+    aws = Aws(endpoint_url=endpoint)
+    newer = b"the uploader's new report " + uuid.uuid4().bytes
+
+    def upload_first(params: dict[str, Any], **kwargs: Any) -> None:
+        if params.get("Bucket") == bucket:
+            s3.put_object(Bucket=bucket, Key="report.pdf", Body=newer)
+
+    def as_s3_would(request: Any, **kwargs: Any) -> Any:
+        if request.headers.get("If-None-Match") == "*" and exists(s3, bucket, "report.pdf"):
+            return error_response(request.url, 412, "PreconditionFailed", "At least one of the preconditions failed")
+        return None
+
+    aws.client("s3").meta.events.register("before-parameter-build.s3.CopyObject", upload_first)
+    aws.client("s3").meta.events.register("before-send.s3.CopyObject", as_s3_would)
+    with contextlib.suppress(CliError):  # refusing is right; the newer upload must survive either way
+        run_release(runtime, aws, qkey)
+
+    assert s3.get_object(Bucket=bucket, Key="report.pdf")["Body"].read() == newer, "a newer upload was overwritten"
