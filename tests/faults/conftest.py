@@ -4,7 +4,8 @@ The suite runs the real handler against the moto server and real clamd processes
 and checks every uploaded object afterwards: never lost, never wrongly CLEAN, and a rerun converges. It ends
 with one line in pytest's terminal summary:
 
-    FAULT-SUITE faults_injected=N bad_inputs=M objects_checked=K objects_lost=0 wrongly_clean=0
+    FAULT-SUITE faults_injected=N bad_inputs=M forged_tags=A encodings=B unsupported_archives=C release_flow=D
+        races=E objects_checked=K objects_lost=0 wrongly_clean=0 wrongly_released=0
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from scanner.clamd import ClamdDaemon
 from scanner.runtime import BOTO_CONFIG, ScannerRuntime
 from tests.faults.harness import own_clamd
 from tests.faults.injection import S3FaultInjector, thaw
-from tests.faults.ledger import Ledger
-
-LEDGER = Ledger()
+from tests.faults.ledger import LEDGER, Ledger
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -81,6 +80,12 @@ def runtime_for(request: pytest.FixtureRequest, session: Any, endpoint: str) -> 
         return dataclasses.replace(runtime, **changes)
 
     return make
+
+
+@pytest.fixture
+def dynamodb(session: Any, endpoint: str) -> Any:
+    """The release allow-list's service on the moto endpoint (tests/support/attacks.with_allow_list)."""
+    return session.client("dynamodb", endpoint_url=endpoint)
 
 
 @pytest.fixture

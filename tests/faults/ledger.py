@@ -26,6 +26,8 @@ class Tracked:
     """Infected, or a bad input that must never come back CLEAN."""
     deletion_is_final: bool = False
     """The configured action deletes it (INFECTED with INFECTED_ACTION=delete): gone is not lost."""
+    must_not_be_released: bool = False
+    """Content no reviewer released here (whatever its tags say): RELEASED would make it downloadable."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class Whereabouts:
     @property
     def labelled_clean(self) -> bool:
         return self.status == "CLEAN" or (self.quarantine_tags or {}).get(c.TAG_STATUS) == "CLEAN"
+
+    @property
+    def labelled_released(self) -> bool:
+        """The source version is tagged RELEASED (downloadable through the download block)."""
+        return self.status == "RELEASED"
 
 
 def locate(s3: Any, obj: Tracked, quarantine_bucket: str | None) -> Whereabouts:
@@ -120,6 +127,10 @@ def _list(s3: Any, bucket: str) -> list[str]:
     ]
 
 
+ATTACK_CLASSES = ("forged_tags", "encodings", "unsupported_archives", "release_flow", "races")
+"""What tests/faults/test_attacks.py tries, counted apart in the summary line."""
+
+
 @dataclass
 class Ledger:
     """Session totals for the summary line."""
@@ -127,8 +138,10 @@ class Ledger:
     faults_injected: int = 0
     bad_inputs: int = 0
     objects_checked: int = 0
+    attacks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ATTACK_CLASSES, 0))
     _lost: set[tuple[str, str]] = field(default_factory=set)
     _wrongly_clean: set[tuple[str, str]] = field(default_factory=set)
+    _wrongly_released: set[tuple[str, str]] = field(default_factory=set)
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
     @property
@@ -140,8 +153,18 @@ class Ledger:
         return len(self._wrongly_clean)
 
     @property
+    def wrongly_released(self) -> int:
+        return len(self._wrongly_released)
+
+    @property
     def used(self) -> bool:
-        return bool(self.faults_injected or self.bad_inputs or self._seen)
+        return bool(self.faults_injected or self.bad_inputs or self._seen or any(self.attacks.values()))
+
+    def attack(self, kind: str, count: int = 1) -> None:
+        """One more attempt of an attack class (ATTACK_CLASSES)."""
+        if kind not in self.attacks:
+            raise ValueError(f"unknown attack class {kind!r}: one of {ATTACK_CLASSES}")
+        self.attacks[kind] += count
 
     def fault(self, count: int = 1) -> None:
         self.faults_injected += count
@@ -163,24 +186,33 @@ class Ledger:
                 self._lost.add(ident)
             if obj.must_not_be_clean and where.labelled_clean:
                 self._wrongly_clean.add(ident)
+            if obj.must_not_be_released and where.labelled_released:
+                self._wrongly_released.add(ident)
             found[obj.key] = where
         return found
 
     def summary(self) -> str:
+        attacks = " ".join(f"{kind}={count}" for kind, count in self.attacks.items())
         return (
-            f"FAULT-SUITE faults_injected={self.faults_injected} bad_inputs={self.bad_inputs} "
+            f"FAULT-SUITE faults_injected={self.faults_injected} bad_inputs={self.bad_inputs} {attacks} "
             f"objects_checked={self.objects_checked} objects_lost={self.objects_lost} "
-            f"wrongly_clean={self.wrongly_clean}"
+            f"wrongly_clean={self.wrongly_clean} wrongly_released={self.wrongly_released}"
         )
 
 
+LEDGER = Ledger()
+"""The session's one ledger (tests/faults/conftest.py prints its summary)."""
+
+
 def assert_safe(found: dict[str, Whereabouts], objects: Iterable[Tracked]) -> None:
-    """No object lost, none that must not be CLEAN labelled CLEAN."""
+    """No object lost, none that must not be CLEAN labelled CLEAN, none never released labelled RELEASED."""
     for obj in objects:
         where = found[obj.key]
         assert obj.deletion_is_final or not where.lost, f"object lost: s3://{obj.bucket}/{obj.key}"
         if obj.must_not_be_clean:
             assert not where.labelled_clean, f"labelled CLEAN but must not be: s3://{obj.bucket}/{obj.key} {where}"
+        if obj.must_not_be_released:
+            assert not where.labelled_released, f"RELEASED but never released: s3://{obj.bucket}/{obj.key} {where}"
 
 
 def assert_final(found: dict[str, Whereabouts], obj: Tracked, signature: str = EICAR_NAME) -> None:
