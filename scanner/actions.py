@@ -103,9 +103,9 @@ def quarantine(store: ObjectStore, infection: Infection, *, quarantine_bucket: s
     location = f"s3://{quarantine_bucket}/{key}"
     try:
         current = _current_copy(store, quarantine_bucket, key)
-        if current is not None and current.sha256 == infection.sha256 and current.size == infection.size:
+        if current is not None and _same_infection(store, quarantine_bucket, key, current, infection):
             version = current.version_id
-            logger.info("quarantine copy of the same content already present", extra={"quarantine": location})
+            logger.info("quarantine copy of the same infection already present", extra={"quarantine": location})
         else:
             version, _ = store.copy_exact(infection.pinned, quarantine_bucket, key, infection.scan_tags)
         if not version:
@@ -136,6 +136,26 @@ def _current_copy(store: ObjectStore, bucket: str, key: str) -> HeadInfo | None:
         if is_missing(err):
             return None
         raise
+
+
+def _same_infection(store: ObjectStore, bucket: str, key: str, current: HeadInfo, infection: Infection) -> bool:
+    """The current copy is this infection: the same content (S3's SHA-256), found with the same signature at the
+    same source. A new detection of content quarantined (and perhaps released) before gets a copy of its own, so
+    its record names what was found this time."""
+    if current.sha256 != infection.sha256 or current.size != infection.size or not current.version_id:
+        return False
+    body = store.get_json_bytes(bucket, record_key(key, current.version_id))
+    if body is None:
+        return True  # a copy of this content whose record an earlier attempt did not get to write
+    try:
+        record = ProvenanceRecord.from_json(body)
+    except (ValueError, TypeError):
+        return False
+    return (record.source_bucket, record.source_key, record.signature) == (
+        infection.pinned.bucket,
+        infection.pinned.key,
+        infection.signature,
+    )
 
 
 def _ensure_record(store: ObjectStore, infection: Infection, bucket: str, key: str, version: str) -> None:

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,25 +133,66 @@ class ClamdClient:
         clamd may close the stream early (size limit); its reply is still read then. A broken connection
         or a timeout raises ClamdConnectionError: the caller must never treat that as clean.
         """
-        sent = 0
-        with self._connect() as sock:
-            try:
-                sock.sendall(b"zINSTREAM\0")
-                while chunk := stream.read(self.chunk_bytes):
-                    sock.sendall(struct.pack("!L", len(chunk)) + chunk)
-                    sent += len(chunk)
-                sock.sendall(struct.pack("!L", 0))
-                return _read_reply(sock), sent
-            except (BrokenPipeError, ConnectionResetError) as err:
-                # clamd stops reading when it rejects the stream (size limit); its reason is still readable.
-                reply = _try_read_reply(sock)
-                if reply:
-                    return reply, sent
-                raise ClamdConnectionError(f"clamd closed the stream after {sent} bytes: {err}") from err
-            except TimeoutError as err:
-                raise ClamdConnectionError(f"clamd timed out after {self.timeout_s}s ({sent} bytes sent)") from err
-            except OSError as err:
-                raise ClamdConnectionError(f"clamd connection failed after {sent} bytes: {err}") from err
+        with self.session() as session:
+            while chunk := stream.read(self.chunk_bytes):
+                session.send(chunk)
+            return session.finish(), session.sent
+
+    def session(self) -> InstreamSession:
+        """An INSTREAM exchange fed chunk by chunk (several can be fed from one loop, e.g. stored and decoded)."""
+        return InstreamSession(self._connect(), self.timeout_s)
+
+
+class InstreamSession:
+    """One INSTREAM exchange: send() chunks, then finish() for clamd's reply. Once clamd has rejected the stream
+    (size limit), further chunks are dropped and its reply is still returned by finish()."""
+
+    def __init__(self, sock: socket.socket, timeout_s: float) -> None:
+        self.sock = sock
+        self.timeout_s = timeout_s
+        self.sent = 0
+        self._early_reply: str | None = None
+        self._call(lambda: sock.sendall(b"zINSTREAM\0"))
+
+    def __enter__(self) -> InstreamSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def send(self, chunk: bytes) -> None:
+        if self._early_reply is not None or not chunk:
+            return
+        self._call(lambda: self.sock.sendall(struct.pack("!L", len(chunk)) + chunk))
+        if self._early_reply is None:
+            self.sent += len(chunk)
+
+    def finish(self) -> str:
+        if self._early_reply is not None:
+            return self._early_reply
+        self._call(lambda: self.sock.sendall(struct.pack("!L", 0)))
+        if self._early_reply is not None:
+            return self._early_reply
+        try:
+            return _read_reply(self.sock)
+        except TimeoutError as err:
+            raise ClamdConnectionError(f"clamd timed out after {self.timeout_s}s ({self.sent} bytes sent)") from err
+        except OSError as err:
+            raise ClamdConnectionError(f"clamd connection failed after {self.sent} bytes: {err}") from err
+
+    def _call(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except (BrokenPipeError, ConnectionResetError) as err:
+            # clamd stops reading when it rejects the stream (size limit); its reason is still readable.
+            reply = _try_read_reply(self.sock)
+            if not reply:
+                raise ClamdConnectionError(f"clamd closed the stream after {self.sent} bytes: {err}") from err
+            self._early_reply = reply
+        except TimeoutError as err:
+            raise ClamdConnectionError(f"clamd timed out after {self.timeout_s}s ({self.sent} bytes sent)") from err
+        except OSError as err:
+            raise ClamdConnectionError(f"clamd connection failed after {self.sent} bytes: {err}") from err
 
 
 def _read_reply(sock: socket.socket) -> str:

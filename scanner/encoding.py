@@ -20,6 +20,13 @@ class DecodedTooLarge(ScannerError):
     """The decoded content exceeds the size limit."""
 
 
+def is_encoded(content_encoding: str | None) -> bool:
+    """True when clients may receive other bytes than the stored ones (anything but none or identity)."""
+    return bool(content_encoding) and any(
+        part.strip().lower() not in {"", "identity"} for part in str(content_encoding).split(",")
+    )
+
+
 def open_decoded(raw: Any, content_encoding: str | None, *, max_decoded_bytes: int) -> Any:
     if not content_encoding or content_encoding.strip().lower() in {"", "identity"}:
         return raw

@@ -124,11 +124,15 @@ class ObjectProcessor:
 
     def _process(self, ref: ObjectRef, outcome: Outcome, deadline: float | None) -> None:
         if ref.size is not None and ref.size > self.settings.max_object_bytes:
-            # Known from the event to be too large: not read at all, only pinned for its tags.
-            pinned = self.store.pin(ref)
-            outcome.engine = self._engine()
-            self._conclude(pinned, outcome, ScanResult(too_large()), tags_future=None, opened=None)
-            return
+            # Too large says the event: a HEAD decides (an event's size is not the object's word), and a
+            # too-large object is not read at all, only pinned for its tags.
+            info = self.store.head(ref)
+            if info.size > self.settings.max_object_bytes:
+                pinned = Pinned(ref.bucket, ref.key, info.version_id or ref.version_id, info.etag)
+                outcome.size = info.size
+                outcome.engine = self._engine()
+                self._conclude(pinned, outcome, ScanResult(too_large()), tags_future=self._tags_of(pinned), opened=None)
+                return
         opened = self.store.open(ref)
         for _ in range(_MAX_REPLACED_RESCANS + 1):
             replaced = self._scan_and_conclude(opened, outcome, deadline)
@@ -164,16 +168,17 @@ class ObjectProcessor:
 
     def _read_tags(self, opened: OpenedObject) -> Future[dict[str, str]] | None:
         """The object's tags, read alongside the scan: only when the GET reported any (TagCount)."""
-        if not opened.tag_count:
-            return None
+        return self._tags_of(opened.pinned) if opened.tag_count else None
+
+    def _tags_of(self, pinned: Pinned) -> Future[dict[str, str]]:
         if self.executor is None:
             done: Future[dict[str, str]] = Future()
             try:
-                done.set_result(self.store.get_tags(opened.pinned))
+                done.set_result(self.store.get_tags(pinned))
             except Exception as err:  # noqa: BLE001 - surfaced where the tags are needed
                 done.set_exception(err)
             return done
-        return self.executor.submit(self.store.get_tags, opened.pinned)
+        return self.executor.submit(self.store.get_tags, pinned)
 
     def _conclude(
         self,
@@ -207,7 +212,7 @@ class ObjectProcessor:
             if release is not None:
                 verdict = Verdict(ScanStatus.RELEASED, verdict.detail)
                 outcome.released_by = release.released_by
-        existing = tags_future.result() if tags_future is not None else {}
+        existing, tags_known = self._existing_tags(tags_future, outcome)
         tags = scan_tags(
             verdict,
             engine,
@@ -216,10 +221,22 @@ class ObjectProcessor:
             release_reason=release.reason if release else None,
             guardduty=self.settings.guardduty_status_tag,
         )
-        self._tag(pinned, existing, tags, outcome, verdict.status)
-        if not pinned.versioned and self._replaced_since(pinned):
-            self._write_error(pinned.ref, outcome, "object-replaced-during-scan", retry=False)
-            return True
+        # Tags that cannot be read cannot be merged: a verdict other than CLEAN is then written alone (the
+        # uploader's tags on this content are given up), because a forged CLEAN must never stay on it.
+        wrote = (tags_known or verdict.status is not ScanStatus.CLEAN) and self._tag(pinned, existing, tags, outcome)
+        if not pinned.versioned:
+            # No conditional tagging in S3: the tag write went to whatever the key holds now. Until a HEAD shows the
+            # scanned ETag, nothing counts as written; a HEAD that fails leaves ERROR behind.
+            try:
+                replaced = self._replaced_since(pinned)
+            except (ClientError, BotoCoreError) as err:
+                self._write_error(pinned.ref, outcome, f"s3-error:{error_code(err)}")
+                return False
+            if replaced:
+                self._write_error(pinned.ref, outcome, "object-replaced-during-scan", retry=False)
+                return True
+        if wrote:
+            outcome.written_status = verdict.status
         outcome.status, outcome.detail = verdict.status, verdict.detail
         action: ActionResult | None = None
         if verdict.status is ScanStatus.INFECTED and not release_unknown:
@@ -274,9 +291,22 @@ class ObjectProcessor:
                 return False
             raise
 
-    def _tag(
-        self, pinned: Pinned, existing: dict[str, str], tags: dict[str, str], outcome: Outcome, status: ScanStatus
-    ) -> None:
+    @staticmethod
+    def _existing_tags(future: Future[dict[str, str]] | None, outcome: Outcome) -> tuple[dict[str, str], bool]:
+        """The object's tags (read alongside the scan), and whether they could be read at all."""
+        if future is None:
+            return {}, True
+        try:
+            return future.result(), True
+        except (ClientError, BotoCoreError) as err:
+            if is_missing(err):
+                raise
+            outcome.retry = True
+            outcome.problems.append(f"tags-unreadable:{error_code(err)}")
+            return {}, False
+
+    def _tag(self, pinned: Pinned, existing: dict[str, str], tags: dict[str, str], outcome: Outcome) -> bool:
+        """Write the merged tags; False (and a retry) when S3 refused."""
         merged = merge_tags(existing, tags)
         if merged.dropped_scan_tags or merged.dropped_user_tags:
             logger.warning(
@@ -291,8 +321,8 @@ class ObjectProcessor:
             # The verdict still drives the action (an infected object is quarantined even if tagging failed).
             outcome.retry = True
             outcome.problems.append(f"tag:{error_code(err)}")
-            return
-        outcome.written_status = status
+            return False
+        return True
 
     def _act(self, infection: Infection, outcome: Outcome) -> ActionResult | None:
         try:
@@ -335,7 +365,12 @@ class ObjectProcessor:
         outcome.status, outcome.detail = ScanStatus.ERROR, detail
         outcome.retry = outcome.retry or retry
         try:
-            existing = self.store.get_tags(ref)
+            try:
+                existing = self.store.get_tags(ref)
+            except (ClientError, BotoCoreError) as err:
+                if is_missing(err):
+                    raise
+                existing = {}  # unreadable tags are given up rather than leave an unverified status in place
             engine = outcome.engine or self._engine()
             error_tags = scan_tags(
                 Verdict(ScanStatus.ERROR, detail), engine, utc_now_iso(), guardduty=self.settings.guardduty_status_tag

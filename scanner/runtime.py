@@ -259,31 +259,18 @@ class ScannerRuntime:
         if batch_operations.is_batch_operations_event(event):
             return self._handle_batch_operations(event, deadline)
         deliveries, is_sqs = parse_event(event)
-        self.refresh_definitions()
-        self.ensure_clamd()
-        processor = self.processor()
         work = [(index, item) for index, delivery in enumerate(deliveries) for item in delivery.items]
+        results = self._scan_items([item for _, item in work], deadline)
         failed = [False] * len(deliveries)
-        outcomes: list[Outcome] = []
-        try:
-            results = self._run_all(processor, [item for _, item in work], deadline)
-            self._report([o for o in results if o is not None])
-            for (index, item), outcome in zip(work, results, strict=True):
-                if outcome is None:
-                    failed[index] = failed[index] or isinstance(item, Malformed)
-                    continue
-                outcomes.append(outcome)
-                record_metrics(outcome, metrics.add_metric, MetricUnit)
-                failed[index] = failed[index] or outcome.retry
-        finally:
-            if metrics.metric_set:  # skipped-only invocations have nothing to publish
-                metrics.flush_metrics()
+        for (index, item), outcome in zip(work, results, strict=True):
+            failed[index] = failed[index] or (outcome.retry if outcome else isinstance(item, Malformed))
         if is_sqs:
             return {
                 "batchItemFailures": [
                     {"itemIdentifier": d.message_id} for d, bad in zip(deliveries, failed, strict=True) if bad
                 ]
             }
+        outcomes = _distinct(results)
         retry = [o for o in outcomes if o.retry]
         if retry:
             names = [str(o.ref) for o in retry]
@@ -293,21 +280,25 @@ class ScannerRuntime:
     def _handle_batch_operations(self, event: Any, deadline: float | None) -> dict[str, Any]:
         """An S3 Batch Operations invocation: every task scanned, answered with its result code."""
         tasks = batch_operations.parse_tasks(event)
+        items: list[ObjectRef | Ignored] = [t.ref if t.ref else Malformed(t.malformed or "no object") for t in tasks]
+        results = self._scan_items(items, deadline)
+        return batch_operations.answer(event, tasks, {t.task_id: o for t, o in zip(tasks, results, strict=True)})
+
+    def _scan_items(self, items: list[ObjectRef | Ignored], deadline: float | None) -> list[Outcome | None]:
+        """Scan the items (definitions refreshed, clamd ready first), report, count: one outcome per item (None for
+        what is not an object to scan; the same outcome for an object named twice)."""
         self.refresh_definitions()
         self.ensure_clamd()
-        items: list[ObjectRef | Ignored] = [t.ref if t.ref else Malformed(t.malformed or "no object") for t in tasks]
-        by_task: dict[str, Outcome | None] = {}
         try:
             results = self._run_all(self.processor(), items, deadline)
-            self._report([o for o in results if o is not None])
-            for task, outcome in zip(tasks, results, strict=True):
-                by_task[task.task_id] = outcome
-                if outcome is not None:
-                    record_metrics(outcome, metrics.add_metric, MetricUnit)
+            outcomes = _distinct(results)
+            self._report(outcomes)
+            for outcome in outcomes:
+                record_metrics(outcome, metrics.add_metric, MetricUnit)
         finally:
-            if metrics.metric_set:
+            if metrics.metric_set:  # skipped-only invocations have nothing to publish
                 metrics.flush_metrics()
-        return batch_operations.answer(event, tasks, by_task)
+        return results
 
     def _report(self, outcomes: list[Outcome]) -> None:
         """After the scans: scan-result events and Security Hub findings. A failure never changes a verdict; it
@@ -339,15 +330,28 @@ class ScannerRuntime:
         """Outcomes in the order of `items` (None for records that are not objects to scan)."""
         scannable = [i for i, item in enumerate(items) if self._scannable(item)]
         results: list[Outcome | None] = [None] * len(items)
+        # Deliveries are at least once: the same object named twice in one batch is scanned once, and every
+        # record that named it shares the outcome (two copies of one infection would only muddle the audit trail).
+        first: dict[tuple[str, str, str | None], int] = {}
+        duplicates: dict[int, int] = {}
+        for i in scannable:
+            ref = items[i]
+            assert isinstance(ref, ObjectRef)
+            first_index = first.setdefault((ref.bucket, ref.key, ref.version_id), i)
+            if first_index != i:
+                duplicates[i] = first_index
+        scannable = [i for i in scannable if i not in duplicates]
         concurrency = self.settings.concurrency
         if concurrency <= 1 or len(scannable) <= 1:
             for i in scannable:
                 results[i] = self._process_one(processor, items[i], deadline)  # type: ignore[arg-type]
-            return results
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="record") as records:
-            futures = {i: records.submit(self._process_one, processor, items[i], deadline) for i in scannable}
-            for i, future in futures.items():
-                results[i] = future.result()
+        else:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="record") as records:
+                futures = {i: records.submit(self._process_one, processor, items[i], deadline) for i in scannable}
+                for i, future in futures.items():
+                    results[i] = future.result()
+        for i, first_index in duplicates.items():
+            results[i] = results[first_index]
         return results
 
     @staticmethod
@@ -372,6 +376,11 @@ class ScannerRuntime:
         if self.on_outcome:
             self.on_outcome(outcome)
         return outcome
+
+
+def _distinct(results: list[Outcome | None]) -> list[Outcome]:
+    """Each outcome once, in order (records naming the same object share one)."""
+    return list({id(o): o for o in results if o is not None}.values())
 
 
 def _deadline(context: Any) -> float | None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from scanner.archives import ArchiveInspector
 from scanner.clamd import ClamdDaemon
-from scanner.encoding import ContentEncodingError, DecodedTooLarge, open_decoded
+from scanner.encoding import ContentEncodingError, DecodedTooLarge, is_encoded, open_decoded
 from scanner.exceptions import ClamdConnectionError, ClamdError, ClamdUnavailableError
 from scanner.observability import logger
 from scanner.storage import ObjectStore, OpenedObject
-from scanner.streaming import StoredBytes, WatchedBytes
+from scanner.streaming import StoredBytes, Tap, WatchedBytes
 from scanner.verdict import ScanStatus, Verdict, too_large, unscannable, verdict_from_error, verdict_from_reply
 
 
@@ -67,25 +67,73 @@ class ObjectScanner:
             return ScanResult(verdict_from_error(err))
 
     def _scan_once(self, opened: OpenedObject) -> ScanResult:
-        stored = StoredBytes(opened.body, opened.size)
-        inspector = ArchiveInspector(rar_supported=self.rar_supported)
         try:
-            decoded = open_decoded(stored, opened.content_encoding, max_decoded_bytes=self.max_object_bytes)
-            watched = WatchedBytes(decoded, inspector.feed)
-            reply, sent = self.daemon.client.instream(watched)
-        except ContentEncodingError as err:
-            return ScanResult(unscannable(err.reason), stored.sha256, stored.count)
-        except DecodedTooLarge:
-            return ScanResult(too_large(), stored.sha256, stored.count)
+            if not is_encoded(opened.content_encoding):
+                return self._scan_stored(opened)
+            return self._scan_stored_and_decoded(opened)
         finally:
             opened.close()
-        result = _result(
-            verdict_from_reply(reply, encrypted_is_infected=self.encrypted_is_infected), stored, watched, sent
-        )
+
+    def _scan_stored(self, opened: OpenedObject) -> ScanResult:
+        """No Content-Encoding: the stored bytes are what every client receives."""
+        stored = StoredBytes(opened.body, opened.size)
+        inspector = ArchiveInspector(rar_supported=self.rar_supported)
+        watched = WatchedBytes(stored, inspector.feed)
+        reply, sent = self.daemon.client.instream(watched)
+        result = _result(self._verdict(reply), stored, watched, sent)
+        return self._inspected(result, inspector, watched, self._range_reader(opened))
+
+    def _scan_stored_and_decoded(self, opened: OpenedObject) -> ScanResult:
+        """With a Content-Encoding, clients receive two different byte streams: SDKs and `aws s3 cp` the stored
+        bytes, browsers, presigned URLs and CloudFront the decoded ones. Both are scanned in the same pass, each in
+        its own INSTREAM; the worse verdict counts. An encoding that cannot be decoded leaves the stored bytes'
+        verdict if INFECTED, else UNSCANNABLE content-encoding:<value>."""
+        stored = StoredBytes(opened.body, opened.size)
+        inspector = ArchiveInspector(rar_supported=self.rar_supported)
+        client = self.daemon.client
+        undecodable: Verdict | None = None
+        with client.session() as stored_session, client.session() as decoded_session:
+            tap = Tap(stored, stored_session.send)
+            watched = WatchedBytes(tap, lambda chunk: None)
+            try:
+                decoded = open_decoded(tap, opened.content_encoding, max_decoded_bytes=self.max_object_bytes)
+                watched = WatchedBytes(decoded, inspector.feed)
+                while chunk := watched.read(client.chunk_bytes):
+                    decoded_session.send(chunk)
+            except ContentEncodingError as err:
+                undecodable = unscannable(err.reason)
+            except DecodedTooLarge:
+                undecodable = too_large()
+            # Whatever the decoder left (trailing bytes after the last frame) still goes to the stored stream.
+            while tap.read(client.chunk_bytes):
+                pass
+            stored_reply = stored_session.finish()
+            decoded_reply = decoded_session.finish() if undecodable is None else None
+        stored_result = _result(self._verdict(stored_reply), stored, tap, stored_session.sent)
+        if undecodable is not None:
+            if stored_result.verdict.status in {ScanStatus.INFECTED, ScanStatus.ERROR}:
+                return stored_result
+            return ScanResult(undecodable, stored.sha256, stored.count, stored_session.sent)
+        assert decoded_reply is not None
+        decoded_result = _result(self._verdict(decoded_reply), stored, watched, decoded_session.sent)
+        worst = max((stored_result, decoded_result), key=lambda r: _SEVERITY[r.verdict.status])
+        result = ScanResult(worst.verdict, stored.sha256, stored.count, decoded_session.sent)
+        return self._inspected(result, inspector, watched, None)
+
+    def _verdict(self, reply: str) -> Verdict:
+        return verdict_from_reply(reply, encrypted_is_infected=self.encrypted_is_infected)
+
+    @staticmethod
+    def _inspected(
+        result: ScanResult,
+        inspector: ArchiveInspector,
+        watched: WatchedBytes,
+        read_range: Callable[[int, int], bytes] | None,
+    ) -> ScanResult:
+        """A CLEAN result stands only if the archive inspector knows of nothing clamd could not look into."""
         if result.verdict.status is not ScanStatus.CLEAN:
             return result
-        encoded = decoded is not stored
-        reason = inspector.finish(watched.count, None if encoded else self._range_reader(opened))
+        reason = inspector.finish(watched.count, read_range)
         if reason:
             return ScanResult(unscannable(reason), result.sha256, result.stored_bytes, result.scanned_bytes)
         return result
@@ -94,7 +142,17 @@ class ObjectScanner:
         return lambda start, end: self.store.read_range(opened.pinned, start, end)
 
 
-def _result(verdict: Verdict, stored: StoredBytes, watched: WatchedBytes, sent: int) -> ScanResult:
+_SEVERITY = {
+    ScanStatus.CLEAN: 0,
+    ScanStatus.UNSCANNABLE: 1,
+    ScanStatus.ERROR: 2,
+    ScanStatus.INFECTED: 3,
+    ScanStatus.RELEASED: 0,
+}
+"""Which of two verdicts on the same content counts: a detection over a failure over a blind spot over OK."""
+
+
+def _result(verdict: Verdict, stored: StoredBytes, watched: WatchedBytes | Tap, sent: int) -> ScanResult:
     """Fail closed: OK only counts when clamd received everything and every stored byte was read."""
     if verdict.status is ScanStatus.CLEAN and not (stored.complete and watched.at_end and sent == watched.count):
         detail = f"short-stream:{stored.count}/{stored.expected_size}"

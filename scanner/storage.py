@@ -191,11 +191,6 @@ class ObjectStore:
             sha256=checksum_to_hex(reply.get("ChecksumSHA256")),
         )
 
-    def pin(self, ref: ObjectRef) -> Pinned:
-        """Pin without reading the content (objects that are not streamed at all)."""
-        info = self.head(ref)
-        return Pinned(ref.bucket, ref.key, info.version_id or ref.version_id, info.etag)
-
     def read_range(self, pinned: Pinned, start: int, end: int) -> bytes:
         """Bytes [start, end) of exactly the pinned content (If-Match guards an unversioned key)."""
         if end <= start:

@@ -63,3 +63,22 @@ class WatchedBytes:
         else:
             self.at_end = True
         return chunk
+
+
+class Tap:
+    """Reads through to `source` and hands every chunk to `sink` too (the stored bytes' own INSTREAM)."""
+
+    def __init__(self, source: Any, sink: Callable[[bytes], None]) -> None:
+        self.source = source
+        self.sink = sink
+        self.count = 0
+        self.at_end = False
+
+    def read(self, amt: int = -1, /) -> bytes:
+        chunk = self.source.read(amt)
+        if chunk:
+            self.count += len(chunk)
+            self.sink(chunk)
+        else:
+            self.at_end = True
+        return chunk

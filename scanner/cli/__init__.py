@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from scanner.cli import backfill, local, quarantine
 from scanner.cli.errors import EXIT_INTERRUPTED, CliError
+from scanner.cli.output import printable
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except CliError as err:
-        print(f"scanner: {err}", file=sys.stderr)
+        # Messages name keys and buckets: escaped, so no key can forge what the terminal shows.
+        print(f"scanner: {printable(err)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("scanner: interrupted", file=sys.stderr)

@@ -29,6 +29,7 @@ from scanner.cli.quarantined import Entry, entry_or_error
 from scanner.exceptions import AllowListError
 from scanner.provenance import ProvenanceRecord
 from scanner.securityhub import WorkflowResult, finding_id, workflow_update
+from scanner.storage import is_precondition_failed
 from scanner.tags import merge_tags, scan_tags, tag_set, utc_now_iso
 from scanner.verdict import ScanStatus, Verdict
 
@@ -98,10 +99,14 @@ def release(
     record = entry.record
     assert record is not None
     source = f"s3://{record.source_bucket}/{record.source_key}"
-    if _exists(s3, record.source_bucket, record.source_key):
+    present = _current_etag(s3, record.source_bucket, record.source_key)
+    if present is not None:
         if not overwrite:
             raise CliError(f"release: {source} exists (uploaded again since?): pass --overwrite to replace it")
         confirm(f"overwrite {source} with the quarantined copy", assume_yes=assume_yes)
+    # The copy back is conditional: nothing at the source (If-None-Match), or exactly what was confirmed to be
+    # overwritten (If-Match), so an upload that arrives during the release is never replaced unseen.
+    condition = {"IfNoneMatch": "*"} if present is None else {"IfMatch": present}
     entry_release = Release(
         sha256=record.sha256,
         scope=c.ALLOW_LIST_GLOBAL_SCOPE if everywhere else scope_of(record.source_bucket, record.source_key),
@@ -141,21 +146,29 @@ def release(
             TaggingDirective="REPLACE",
             Tagging=urlencode(restored, quote_via=quote),
             **encryption,
+            **condition,
         )
-    except (ClientError, BotoCoreError) as err:
+    except ClientError as err:
+        if is_precondition_failed(err):
+            raise CliError(
+                f"release: {source} changed during the release (a new upload?): nothing was overwritten; the "
+                "release is recorded, run it again (with --overwrite to replace what is there now)"
+            ) from err
+        raise explain(err, action="release (copy back)", bucket=record.source_bucket, key=record.source_key) from err
+    except BotoCoreError as err:
         raise explain(err, action="release (copy back)", bucket=record.source_bucket, key=record.source_key) from err
     return ReleaseRecord(entry_release, entry, record.source_bucket, record.source_key, reply.get("VersionId"))
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
+def _current_etag(s3: Any, bucket: str, key: str) -> str | None:
+    """The ETag of what is at the source location now, or None when nothing is."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        return str(s3.head_object(Bucket=bucket, Key=key)["ETag"])
     except ClientError as err:
         if is_not_found(err):
             require_bucket(s3, bucket, action="release")
-            return False
+            return None
         raise explain(err, action="release", bucket=bucket, key=key) from err
-    return True
 
 
 def security_hub_product_arn(explicit: str | None, aws: Aws) -> str | None:

@@ -87,7 +87,12 @@ ENCODINGS = {
         lambda: gzipped(zlib.compress(unique_payload(), 9)), {"ContentEncoding": "deflate, gzip"}
     ),
     "undecodable-gzip": Hidden(evil, {"ContentEncoding": "gzip"}),
-    "unknown-encoding": Hidden(evil, {"ContentEncoding": "compress"}, reason="content-encoding:compress"),
+    # An encoding nobody decodes: what a browser gets is unknown, so UNSCANNABLE; but the stored bytes are what an
+    # SDK gets, and those are scanned too: stored EICAR is INFECTED whatever the header says.
+    "unknown-encoding": Hidden(
+        lambda: raw_deflate(unique_payload()), {"ContentEncoding": "compress"}, reason="content-encoding:compress"
+    ),
+    "unknown-encoding-stored-eicar": Hidden(evil, {"ContentEncoding": "compress"}, detected=True),
     "gzip-bomb": Hidden(lambda: gzipped(b"\0" * (4 * MiB)), {"ContentEncoding": "gzip"}, reason="too-large"),
 }
 ENCODING_LIMIT = 1 * MiB

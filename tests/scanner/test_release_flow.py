@@ -457,7 +457,7 @@ def test_release_never_overwrites_an_upload_that_arrived_during_the_release(runt
             s3.put_object(Bucket=bucket, Key="report.pdf", Body=newer)
 
     def as_s3_would(request: Any, **kwargs: Any) -> Any:
-        if request.headers.get("If-None-Match") == "*" and exists(s3, bucket, "report.pdf"):
+        if request.headers.get("If-None-Match") in ("*", b"*") and exists(s3, bucket, "report.pdf"):
             return error_response(request.url, 412, "PreconditionFailed", "At least one of the preconditions failed")
         return None
 
