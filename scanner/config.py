@@ -144,6 +144,14 @@ class UpdaterSettings:
     """freshclam's MaxAttempts per mirror (it pauses between attempts)."""
     verify_timeout_s: float = 300.0
     """Bounded wait for clamscan to load the complete set once before it is published."""
+    custom_prefix: str | None = c.DEFAULT_CUSTOM_SIGNATURES_PREFIX
+    """Prefix of the definitions bucket with the security team's own signature files (None: not read)."""
+    custom_allow_listing: bool = False
+    """Accept allow-listing files (.fp, .sfp, .ign2) under `custom_prefix`: they make the engine pass content."""
+    custom_max_bytes: int = c.DEFAULT_CUSTOM_SIGNATURES_MAX_BYTES
+    """Total size of the custom files in one set (every scanner downloads and loads them)."""
+    findings_topic_arn: str | None = None
+    """SNS topic told about rejected custom files (the scanners' findings topic)."""
 
     def __post_init__(self) -> None:
         validate_updater(self)
@@ -165,6 +173,10 @@ class UpdaterSettings:
             databases=databases,
             extra_urls=tuple(_split(env.get(c.ENV_DEFINITIONS_EXTRA_URLS) or "")),
             work_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
+            custom_prefix=_custom_prefix(env.get(c.ENV_CUSTOM_SIGNATURES_PREFIX)),
+            custom_allow_listing=_bool(env, c.ENV_CUSTOM_SIGNATURES_ALLOW_LISTING, False),
+            custom_max_bytes=_int(env, c.ENV_CUSTOM_SIGNATURES_MAX_BYTES, c.DEFAULT_CUSTOM_SIGNATURES_MAX_BYTES),
+            findings_topic_arn=env.get(c.ENV_FINDINGS_TOPIC_ARN) or None,
         )
 
 
@@ -196,6 +208,31 @@ def validate_updater(settings: UpdaterSettings) -> None:
         raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.work_dir)!r} is not an absolute path")
     if settings.freshclam_timeout_s <= 0 or settings.verify_timeout_s <= 0 or settings.freshclam_attempts < 1:
         raise SettingsError("freshclam and verification timeouts and freshclam's attempts must be positive")
+    _validate_custom_prefix(settings.custom_prefix)
+    if settings.custom_max_bytes < 1:
+        raise SettingsError(f"{c.ENV_CUSTOM_SIGNATURES_MAX_BYTES}={settings.custom_max_bytes} must be positive")
+
+
+def _custom_prefix(raw: str | None) -> str | None:
+    value = (raw or "").strip()
+    if not value:
+        return c.DEFAULT_CUSTOM_SIGNATURES_PREFIX
+    return None if value.lower() == "none" else value
+
+
+def _validate_custom_prefix(prefix: str | None) -> None:
+    """A folder of its own: never the updater's published files, never the bucket's root."""
+    if prefix is None:
+        return
+    # Imported here: the scanner.definitions package imports this module.
+    from scanner.definitions.manifest import DATABASE_PREFIX, MANIFEST_KEY
+
+    name = c.ENV_CUSTOM_SIGNATURES_PREFIX
+    if not prefix.endswith("/") or prefix.startswith("/") or "//" in prefix or ".." in prefix.split("/"):
+        raise SettingsError(f"{name}={prefix!r} must be a folder such as 'custom/' (ending in '/', no '..')")
+    published = (DATABASE_PREFIX, MANIFEST_KEY)
+    if any(p.startswith(prefix) or prefix.startswith(p) for p in published):
+        raise SettingsError(f"{name}={prefix!r} overlaps what the updater publishes ({', '.join(published)})")
 
 
 def ensure_not_source(settings: Settings, source_bucket: str) -> None:
