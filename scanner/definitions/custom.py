@@ -209,18 +209,23 @@ class CustomCollector:
 
     def collect(self) -> tuple[list[CustomFile], list[Rejection]]:
         """The files that loaded alone, and the rejected ones (all of them, not just the first)."""
-        prefix = self.settings.custom_prefix
-        if prefix is None:
-            return [], []
         bucket = self.settings.definitions_bucket
-        reserved = reserved_names(self.settings)
+        listed = [(p, key, size) for p in self.settings.custom_prefixes for key, size in list_keys(self.s3, bucket, p)]
+        if not listed:
+            return [], []
         self.directory.mkdir(parents=True, exist_ok=True)
+        reserved = reserved_names(self.settings)
+        keys_by_name: dict[str, list[str]] = {}
+        for prefix, key, _ in listed:
+            keys_by_name.setdefault(key[len(prefix) :], []).append(key)
         accepted: list[CustomFile] = []
         rejected: list[Rejection] = []
         budget = self.settings.custom_max_bytes
-        for key, size in list_keys(self.s3, bucket, prefix):
+        for prefix, key, size in listed:
             name = key[len(prefix) :]
             problem = name_problem(name, reserved=reserved, allow_listing=self.settings.custom_allow_listing)
+            if problem is None and len(keys_by_name[name]) > 1:
+                problem = f"the same file name as {', '.join(k for k in keys_by_name[name] if k != key)}"
             if problem is None and size > budget:
                 problem = f"the custom files exceed CUSTOM_SIGNATURES_MAX_BYTES ({self.settings.custom_max_bytes})"
             if problem is not None:

@@ -350,7 +350,7 @@ class DefinitionsUpdater:
         count(c.METRIC_CUSTOM_SIGNATURES_REJECTED, len(rejected))
         bucket = self.settings.definitions_bucket
         message = rejection_message(
-            bucket, self.settings.custom_prefix or "", rejected, previous, utc_iso(datetime.now(UTC))
+            bucket, self.settings.custom_prefixes, rejected, previous, utc_iso(datetime.now(UTC))
         )
         topic = self.settings.findings_topic_arn
         if topic and self.sns is not None:

@@ -31,14 +31,14 @@ def count(metric: str, value: int = 1) -> None:
 
 
 def rejection_message(
-    bucket: str, prefix: str, rejections: Iterable[Rejection], published: Manifest | None, at: str
+    bucket: str, prefixes: Iterable[str], rejections: Iterable[Rejection], published: Manifest | None, at: str
 ) -> dict[str, Any]:
     """The finding: which files, which versions, why, and which set stays published."""
     return {
         "type": "CustomSignaturesRejected",
         "status": REJECTED_STATUS,
         "bucket": bucket,
-        "prefix": prefix,
+        "prefixes": list(prefixes),
         "rejected": [r.to_dict() for r in rejections],
         "published": None
         if published is None

@@ -112,6 +112,26 @@ def test_custom_hdb_ndb_and_yara_files_are_published_and_detected_with_a_new_eng
     assert engine_label(reply, old_set) == reply  # the set without custom files: the plain VERSION reply
 
 
+def test_files_under_several_prefixes_are_merged_and_one_name_under_two_is_rejected(
+    make_updater, mirror, s3_definitions, definitions_bucket: str, drop_custom
+) -> None:
+    # custom/ is the admins' folder; feeds/ is where a feed job (fangfrisch, see docs) syncs its downloads.
+    url = mirror.put("official.ndb", EICAR_SIGNATURE.encode())
+    drop_custom("custom/webshells.ndb", WEBSHELL_NDB.encode())
+    drop_custom("feeds/incident-2026-041.hdb", INCIDENT_HDB.encode())
+    manifest = make_updater(extra_urls=(url,), custom_prefixes=("custom/", "feeds/")).run().manifest
+    assert [f.source_key for f in manifest.custom_sources] == ["feeds/incident-2026-041.hdb", "custom/webshells.ndb"]
+
+    drop_custom("feeds/webshells.ndb", WEBSHELL_NDB.encode())
+    with pytest.raises(CustomSignaturesRejected) as raised:
+        make_updater(extra_urls=(url,), custom_prefixes=("custom/", "feeds/")).run()
+    assert {r.key: r.reason for r in raised.value.rejections} == {
+        "custom/webshells.ndb": "the same file name as feeds/webshells.ndb",
+        "feeds/webshells.ndb": "the same file name as custom/webshells.ndb",
+    }
+    assert read_manifest(s3_definitions, definitions_bucket) == manifest
+
+
 def test_removing_a_custom_file_publishes_the_set_without_it(
     make_updater, mirror, s3_definitions, definitions_bucket: str, drop_custom
 ) -> None:
@@ -177,7 +197,7 @@ def test_a_custom_file_that_does_not_load_is_rejected_and_the_previous_set_stays
     [(body, attributes)] = findings_topic.messages()
     assert attributes == {"status": "SIGNATURES_REJECTED"}
     assert body["type"] == "CustomSignaturesRejected"
-    assert (body["bucket"], body["prefix"]) == (definitions_bucket, "custom/")
+    assert (body["bucket"], body["prefixes"]) == (definitions_bucket, ["custom/"])
     [rejected] = body["rejected"]
     assert (rejected["key"], rejected["versionId"]) == (key, version)
     assert rejected["sha256"] == hashlib.sha256(data).hexdigest()

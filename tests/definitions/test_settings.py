@@ -67,32 +67,35 @@ def test_scanner_definitions_settings() -> None:
 
 def test_custom_signature_settings_from_the_environment() -> None:
     default = UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs"})
-    assert (default.custom_prefix, default.custom_allow_listing, default.findings_topic_arn) == ("custom/", False, None)
+    assert default.custom_prefixes == ("custom/",)
+    assert (default.custom_allow_listing, default.findings_topic_arn) == (False, None)
     assert default.custom_max_bytes == 64 * 1024**2
     settings = UpdaterSettings.from_environment(
         {
             "DEFINITIONS_BUCKET": "defs",
-            "CUSTOM_SIGNATURES_PREFIX": "security-team/iocs/",
+            "CUSTOM_SIGNATURES_PREFIXES": "security-team/iocs/, feeds/",
             "CUSTOM_SIGNATURES_ALLOW_LISTING": "true",
             "CUSTOM_SIGNATURES_MAX_BYTES": "1048576",
             "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:findings",
         }
     )
-    assert settings.custom_prefix == "security-team/iocs/"
+    assert settings.custom_prefixes == ("security-team/iocs/", "feeds/")
     assert settings.custom_allow_listing and settings.custom_max_bytes == 1024**2
     assert settings.findings_topic_arn == "arn:aws:sns:us-east-1:123456789012:findings"
-    off = UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs", "CUSTOM_SIGNATURES_PREFIX": "none"})
-    assert off.custom_prefix is None
+    off = UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs", "CUSTOM_SIGNATURES_PREFIXES": "none"})
+    assert off.custom_prefixes == ()
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"CUSTOM_SIGNATURES_PREFIX": "custom"}, "ending in '/'"),
-        ({"CUSTOM_SIGNATURES_PREFIX": "/custom/"}, "ending in '/'"),
-        ({"CUSTOM_SIGNATURES_PREFIX": "a/../"}, "no '..'"),
-        ({"CUSTOM_SIGNATURES_PREFIX": "databases/"}, "overlaps"),
-        ({"CUSTOM_SIGNATURES_PREFIX": "databases/custom/"}, "overlaps"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom"}, "ending in '/'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "/custom/"}, "ending in '/'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "a/../"}, "no '..'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "databases/"}, "overlaps"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "databases/custom/"}, "overlaps"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom/,custom/feeds/"}, "contains another"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom/,custom/"}, "twice"),
         ({"CUSTOM_SIGNATURES_ALLOW_LISTING": "maybe"}, "boolean"),
         ({"CUSTOM_SIGNATURES_MAX_BYTES": "0"}, "positive"),
     ],
