@@ -52,8 +52,9 @@ class LoadReport:
         return self.returncode == 0
 
     def problems_about(self, path: Path) -> tuple[str, ...]:
-        """The problem lines that name `path` (libclamav prints the path it was given)."""
-        return tuple(line for line in self.problems if str(path) in line)
+        """The problem lines that name `path` (libclamav prints the path it was given); `a.yar` is not `a.yara`."""
+        named = re.compile(re.escape(str(path)) + r"(?![A-Za-z0-9._-])")
+        return tuple(line for line in self.problems if named.search(line))
 
 
 def load_database(database: Path, clamscan_binary: str, timeout_s: float) -> LoadReport:

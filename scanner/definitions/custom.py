@@ -53,6 +53,8 @@ _REFUSED: dict[str, str] = {
 }
 _YARA_INCLUDE = re.compile(rb"^\s*include\s*\"", re.MULTILINE)
 _CHUNK = 1024 * 1024
+MAX_REASON = 1000
+"""Characters of clamscan's messages kept in a rejection's reason (a finding stays far below SNS's 256 KiB)."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,9 @@ def load_problem(file: CustomFile, clamscan_binary: str, timeout_s: float) -> st
         return "YARA include: a published file must be self-contained"
     report = load_database(file.path, clamscan_binary, timeout_s)
     if not report.loaded:
-        return f"ClamAV cannot load it: {_problems(report)}"
+        return f"ClamAV cannot load it: {_problems(report, file.path.parent)}"
     if report.problems:
-        return f"ClamAV skipped part of it: {_problems(report)}"
+        return f"ClamAV skipped part of it: {_problems(report, file.path.parent)}"
     expected = expected_signatures(file.path)
     known = report.known or 0
     if expected is not None and known != expected:
@@ -184,19 +186,24 @@ def load_problem(file: CustomFile, clamscan_binary: str, timeout_s: float) -> st
     return None
 
 
-def merged_problems(report: LoadReport, staged: dict[str, CustomFile]) -> list[Rejection]:
+def merged_problems(report: LoadReport, staged: dict[Path, CustomFile]) -> list[Rejection]:
     """Custom files the load of the merged set complained about (a YARA rule name taken twice, for one)."""
     rejected: list[Rejection] = []
     for path, file in staged.items():
-        lines = report.problems_about(Path(path))
+        lines = report.problems_about(path)
         if lines:
-            reason = f"does not load with the rest of the set: {' | '.join(lines)}"
+            shown = LoadReport(report.returncode, report.known, lines, report.output)
+            reason = f"does not load with the rest of the set: {_problems(shown, path.parent)}"
             rejected.append(Rejection(file.key, reason, file.version_id, file.sha256))
     return rejected
 
 
-def _problems(report: LoadReport) -> str:
-    return " | ".join(report.problems) or report.output
+def _problems(report: LoadReport, directory: Path | None = None) -> str:
+    """The problem lines, on one line, without the updater's scratch paths, at most MAX_REASON characters."""
+    text = " | ".join(report.problems) or report.output
+    if directory is not None:
+        text = text.replace(f"{directory}/", "")
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
 class CustomCollector:

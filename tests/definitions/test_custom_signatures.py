@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from scanner import update
+from scanner.definitions.clamav import LoadReport
 from scanner.definitions.custom import CustomSignaturesRejected, name_problem
 from scanner.definitions.fetch import download_set, read_manifest
 from scanner.definitions.manifest import Manifest, database_version
@@ -202,6 +203,7 @@ def test_a_custom_file_that_does_not_load_is_rejected_and_the_previous_set_stays
     assert (rejected["key"], rejected["versionId"]) == (key, version)
     assert rejected["sha256"] == hashlib.sha256(data).hexdigest()
     assert rejected["reason"].startswith(reason), rejected["reason"]
+    assert str(updater.paths.work_dir) not in rejected["reason"], "the updater's scratch paths are left out"
     assert body["published"] == {
         "databaseVersion": previous.database_version,
         "createdAt": previous.created_at,
@@ -339,6 +341,13 @@ def test_custom_files_are_verified_by_the_scanner_like_any_other(
     with pytest.raises(DefinitionsError, match=r"webshells\.ndb: sha256"):
         download_set(s3_definitions, definitions_bucket, tampered, tmp_path / "sets")
     assert list((tmp_path / "sets").iterdir()) == []
+
+
+def test_merged_load_messages_are_matched_to_the_file_they_name(tmp_path: Path) -> None:
+    lines = (f"LibClamAV Error: yyerror(): {tmp_path}/a.yara line 7 duplicate identifier",)
+    report = LoadReport(returncode=0, known=3, problems=lines, output="")
+    assert report.problems_about(tmp_path / "a.yara") == lines
+    assert report.problems_about(tmp_path / "a.yar") == ()
 
 
 def test_the_manifest_records_origins_and_reads_manifests_without_them() -> None:
