@@ -195,6 +195,15 @@ class UpdaterSettings:
     """freshclam's MaxAttempts per mirror (it pauses between attempts)."""
     verify_timeout_s: float = 300.0
     """Bounded wait for clamscan to load the complete set once before it is published."""
+    custom_prefixes: tuple[str, ...] = c.DEFAULT_CUSTOM_SIGNATURES_PREFIXES
+    """Prefixes (folders) of the definitions bucket with the security team's own signature files (admins write
+    `custom/`; a feed job may sync into another, e.g. `feeds/`). Empty: none are read."""
+    custom_allow_listing: bool = False
+    """Accept allow-listing files (.fp, .sfp, .ign2) under those prefixes: they make the engine pass content."""
+    custom_max_bytes: int = c.DEFAULT_CUSTOM_SIGNATURES_MAX_BYTES
+    """Total size of the custom files in one set (every scanner downloads and loads them)."""
+    findings_topic_arn: str | None = None
+    """SNS topic told about rejected custom files (the scanners' findings topic)."""
 
     def __post_init__(self) -> None:
         validate_updater(self)
@@ -216,6 +225,10 @@ class UpdaterSettings:
             databases=databases,
             extra_urls=tuple(_split(env.get(c.ENV_DEFINITIONS_EXTRA_URLS) or "")),
             work_dir=Path(env.get(c.ENV_DEFINITIONS_DIR) or DEFAULT_DEFINITIONS_DIR),
+            custom_prefixes=_custom_prefixes(env.get(c.ENV_CUSTOM_SIGNATURES_PREFIXES)),
+            custom_allow_listing=_bool(env, c.ENV_CUSTOM_SIGNATURES_ALLOW_LISTING, False),
+            custom_max_bytes=_int(env, c.ENV_CUSTOM_SIGNATURES_MAX_BYTES, c.DEFAULT_CUSTOM_SIGNATURES_MAX_BYTES),
+            findings_topic_arn=env.get(c.ENV_FINDINGS_TOPIC_ARN) or None,
         )
 
 
@@ -247,6 +260,34 @@ def validate_updater(settings: UpdaterSettings) -> None:
         raise SettingsError(f"{c.ENV_DEFINITIONS_DIR}={str(settings.work_dir)!r} is not an absolute path")
     if settings.freshclam_timeout_s <= 0 or settings.verify_timeout_s <= 0 or settings.freshclam_attempts < 1:
         raise SettingsError("freshclam and verification timeouts and freshclam's attempts must be positive")
+    _validate_custom_prefixes(settings.custom_prefixes)
+    if settings.custom_max_bytes < 1:
+        raise SettingsError(f"{c.ENV_CUSTOM_SIGNATURES_MAX_BYTES}={settings.custom_max_bytes} must be positive")
+
+
+def _custom_prefixes(raw: str | None) -> tuple[str, ...]:
+    value = (raw or "").strip()
+    if not value:
+        return c.DEFAULT_CUSTOM_SIGNATURES_PREFIXES
+    return () if value.lower() == "none" else tuple(_split(value))
+
+
+def _validate_custom_prefixes(prefixes: tuple[str, ...]) -> None:
+    """Folders of their own: never the updater's published files, never the bucket's root, never nested."""
+    # Imported here: the scanner.definitions package imports this module.
+    from scanner.definitions.manifest import DATABASE_PREFIX, MANIFEST_KEY
+
+    name = c.ENV_CUSTOM_SIGNATURES_PREFIXES
+    published = (DATABASE_PREFIX, MANIFEST_KEY)
+    for prefix in prefixes:
+        if not prefix.endswith("/") or prefix.startswith("/") or "//" in prefix or ".." in prefix.split("/"):
+            raise SettingsError(f"{name}: {prefix!r} must be a folder such as 'custom/' (ending in '/', no '..')")
+        if any(p.startswith(prefix) or prefix.startswith(p) for p in published):
+            raise SettingsError(f"{name}: {prefix!r} overlaps what the updater publishes ({', '.join(published)})")
+        if any(other != prefix and other.startswith(prefix) for other in prefixes):
+            raise SettingsError(f"{name}: {prefix!r} contains another of the prefixes")
+    if len(set(prefixes)) != len(prefixes):
+        raise SettingsError(f"{name}: a prefix is named twice")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ ENV_RESCAN_MAX_OBJECTS: Final = "RESCAN_MAX_OBJECTS"
 ENV_DEFINITIONS_MIRROR_URL: Final = "DEFINITIONS_MIRROR_URL"
 ENV_DEFINITIONS_DATABASES: Final = "DEFINITIONS_DATABASES"
 ENV_DEFINITIONS_EXTRA_URLS: Final = "DEFINITIONS_EXTRA_URLS"
+ENV_CUSTOM_SIGNATURES_PREFIXES: Final = "CUSTOM_SIGNATURES_PREFIXES"
+"""Prefixes of the definitions bucket holding the security team's own signature files (`none`: not read)."""
+ENV_CUSTOM_SIGNATURES_ALLOW_LISTING: Final = "CUSTOM_SIGNATURES_ALLOW_LISTING"
+"""`true` accepts allow-listing files (.fp/.sfp/.ign2) under that prefix; off by default."""
+ENV_CUSTOM_SIGNATURES_MAX_BYTES: Final = "CUSTOM_SIGNATURES_MAX_BYTES"
+"""Total size of the custom files one set may hold."""
 
 # Tags written on scanned objects.
 TAG_STATUS: Final = "scan-status"
@@ -113,6 +119,10 @@ METRIC_DEFINITIONS_UPDATE_FAILED: Final = "DefinitionsUpdateFailed"
 METRIC_DEFINITIONS_RELOADED: Final = "DefinitionsReloaded"
 METRIC_DEFINITIONS_PUBLISHED: Final = "DefinitionsPublished"
 METRIC_DEFINITIONS_PUBLISH_FAILED: Final = "DefinitionsPublishFailed"
+DEFAULT_CUSTOM_SIGNATURES_PREFIXES: Final = ("custom/",)
+DEFAULT_CUSTOM_SIGNATURES_MAX_BYTES: Final = 64 * 1024**2
+METRIC_CUSTOM_SIGNATURES_REJECTED: Final = "CustomSignaturesRejected"
+"""Custom signature files an updater run rejected (each also named in a finding); nothing was published."""
 
 # Scan-result events (GuardDuty's contract, our source) and rescans.
 DEFAULT_RESULT_EVENT_SOURCE: Final = "s3-clamav-scanner"

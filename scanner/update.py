@@ -1,7 +1,8 @@
 """The definitions updater's entry point: `scanner.update.lambda_handler` (same image, run on a schedule).
 
 Thin: settings from the environment once, one run, metrics flushed, a short summary returned. A failed run
-raises, so Lambda records an error; nothing is published then and scanners keep the current set.
+raises, so Lambda records an error; nothing is published then and scanners keep the current set. Rejected custom
+signature files are a failed run too, told to the findings topic (FINDINGS_TOPIC_ARN) first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def get_updater() -> DefinitionsUpdater:
     """The execution environment's updater, built from the environment on first use."""
     global _updater
     if _updater is None:
-        _updater = DefinitionsUpdater(UpdaterSettings.from_environment(), boto3.client("s3", config=_BOTO_CONFIG))
+        settings = UpdaterSettings.from_environment()
+        sns = boto3.client("sns", config=_BOTO_CONFIG) if settings.findings_topic_arn else None
+        _updater = DefinitionsUpdater(settings, boto3.client("s3", config=_BOTO_CONFIG), sns)
     return _updater
 
 
@@ -46,4 +49,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "created_at": result.manifest.created_at,
         "uploaded": list(result.uploaded),
         "files": [f.name for f in result.manifest.files],
+        "custom": [f.source_key for f in result.manifest.custom_sources],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +38,17 @@ DATABASE_SUFFIXES = CVD_SUFFIXES | frozenset(
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _BLOCK = 1024 * 1024
+_ORIGIN_FIELDS = frozenset({"source_key", "source_version_id"})
+
+
+def is_safe_name(name: str) -> bool:
+    """A plain file name that stays inside the directory it is written to."""
+    return bool(_SAFE_NAME.fullmatch(name))  # not match: "$" also matches before a final newline
 
 
 def is_database_file(path: Path) -> bool:
     """A regular file libclamav would load (freshclam's own state, freshclam.dat, is not one)."""
-    return path.is_file() and path.suffix.lower() in DATABASE_SUFFIXES and bool(_SAFE_NAME.match(path.name))
+    return path.is_file() and path.suffix.lower() in DATABASE_SUFFIXES and is_safe_name(path.name)
 
 
 def sha256_file(path: Path) -> str:
@@ -50,6 +57,17 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def set_digest(files: Iterable[tuple[str, str]]) -> str:
+    """Identity of a set of files from their (name, sha256): the same for the manifest and a local directory."""
+    text = "\n".join(f"{name}:{sha256}" for name, sha256 in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_container(name: str) -> bool:
+    """A CVD/CLD/CUD container (the official databases); every other database file is a custom one."""
+    return Path(name).suffix.lower() in CVD_SUFFIXES
 
 
 def utc_iso(moment: datetime) -> str:
@@ -104,6 +122,10 @@ class DatabaseFile:
     """Database version from the CVD header."""
     built_at: str | None = None
     """Build time from the CVD header, UTC ISO 8601."""
+    source_key: str | None = None
+    """For a security team's own file: the key it was read from (`custom/<name>`); `key` is the published copy."""
+    source_version_id: str | None = None
+    """The version of `source_key` that was read (the first one with this content)."""
 
     @classmethod
     def from_dict(cls, raw: Any) -> DatabaseFile:
@@ -118,10 +140,12 @@ class DatabaseFile:
                 version_id=raw.get("version_id") or None,
                 version=int(raw["version"]) if raw.get("version") is not None else None,
                 built_at=raw.get("built_at") or None,
+                source_key=str(raw["source_key"]) if raw.get("source_key") else None,
+                source_version_id=str(raw["source_version_id"]) if raw.get("source_version_id") else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DefinitionsError(f"manifest: invalid file entry {raw!r}: {err}") from None
-        if not _SAFE_NAME.match(entry.name) or Path(entry.name).suffix.lower() not in DATABASE_SUFFIXES:
+        if not is_safe_name(entry.name) or Path(entry.name).suffix.lower() not in DATABASE_SUFFIXES:
             raise DefinitionsError(f"manifest: {entry.name!r} is not a database file name")
         if not _SHA256.match(entry.sha256) or entry.size < 0:
             raise DefinitionsError(f"manifest: {entry.name}: invalid size or sha256")
@@ -146,8 +170,18 @@ class Manifest:
     @property
     def digest(self) -> str:
         """Identity of the content: equal digests mean the same files, whatever the publish time."""
-        text = "\n".join(f"{f.name}:{f.sha256}" for f in sorted(self.files, key=lambda f: f.name))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return set_digest((f.name, f.sha256) for f in self.files)
+
+    @property
+    def custom_digest(self) -> str | None:
+        """Identity of the files outside CVD containers (None without any): the `+custom-` part of `scan-engine`."""
+        custom = [(f.name, f.sha256) for f in self.files if not is_container(f.name)]
+        return set_digest(custom) if custom else None
+
+    @property
+    def custom_sources(self) -> tuple[DatabaseFile, ...]:
+        """The files read from the security team's prefix of the bucket."""
+        return tuple(f for f in self.files if f.source_key)
 
     @property
     def directory_name(self) -> str:
@@ -164,7 +198,10 @@ class Manifest:
 
     def to_json(self) -> bytes:
         document = asdict(self)
-        document["files"] = [asdict(f) for f in self.files]
+        # Only a custom file has an origin: official entries keep the shape they always had.
+        document["files"] = [
+            {k: v for k, v in asdict(f).items() if v is not None or k not in _ORIGIN_FIELDS} for f in self.files
+        ]
         return json.dumps(document, indent=2, sort_keys=True).encode()
 
     @classmethod
@@ -207,8 +244,7 @@ def database_version(files: list[tuple[str, str, CvdHeader | None]]) -> str:
     for name, _, header in files:
         if Path(name).stem == "daily" and header is not None:
             return f"daily-{header.version}"
-    text = "\n".join(f"{name}:{sha}" for name, sha, _ in sorted(files))
-    return f"local-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return f"local-{set_digest((name, sha) for name, sha, _ in files)[:12]}"
 
 
 def newest_build(headers: list[CvdHeader | None]) -> datetime | None:

@@ -14,16 +14,18 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 from scanner import constants as c
 from scanner.config import UpdaterSettings
+from scanner.definitions.clamav import OUTPUT_TAIL, engine_version, load_database, run_tool, tail
+from scanner.definitions.custom import CustomCollector, CustomFile, CustomSignaturesRejected, Rejection, merged_problems
 from scanner.definitions.fetch import download_set, read_manifest
 from scanner.definitions.manifest import (
     CVD_SUFFIXES,
@@ -39,12 +41,11 @@ from scanner.definitions.manifest import (
     sha256_file,
     utc_iso,
 )
-from scanner.definitions.reporting import count, report_age
+from scanner.definitions.reporting import count, publish_finding, rejection_message, report_age
 from scanner.exceptions import DefinitionsError
 from scanner.observability import logger
 
 OFFICIAL_MIRROR_HOST = "database.clamav.net"
-_OUTPUT_TAIL = 12
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class UpdaterPaths:
     @property
     def seed_dir(self) -> Path:
         return self.work_dir / "seed"
+
+    @property
+    def custom_dir(self) -> Path:
+        """The security team's files as read from the bucket, each loaded alone there."""
+        return self.work_dir / "custom"
 
     @property
     def verified_dir(self) -> Path:
@@ -121,27 +127,13 @@ def freshclam_command(settings: UpdaterSettings, config: Path) -> list[str]:
     return [settings.freshclam_binary, f"--config-file={config}", "--stdout"]
 
 
-def _run(command: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as err:
-        raise DefinitionsError(f"{what} did not finish within {timeout_s:.0f}s") from err
-    except OSError as err:
-        raise DefinitionsError(f"{what} could not run: {err}") from err
-
-
-def _tail(completed: subprocess.CompletedProcess[str]) -> str:
-    lines = (completed.stdout + completed.stderr).strip().splitlines()
-    return " | ".join(line.strip() for line in lines[-_OUTPUT_TAIL:] if line.strip())
-
-
 def run_freshclam(settings: UpdaterSettings, paths: UpdaterPaths) -> str:
     """Render the config and run freshclam once; a non-zero exit (download, signature or test failure) raises."""
     paths.database_dir.mkdir(parents=True, exist_ok=True)
     paths.config.write_text(render_freshclam_config(settings, paths.database_dir, as_root=os.geteuid() == 0))
-    completed = _run(freshclam_command(settings, paths.config), settings.freshclam_timeout_s, "freshclam")
+    completed = run_tool(freshclam_command(settings, paths.config), settings.freshclam_timeout_s, "freshclam")
     if completed.returncode != 0:
-        raise DefinitionsError(f"freshclam failed with exit code {completed.returncode}: {_tail(completed)}")
+        raise DefinitionsError(f"freshclam failed with exit code {completed.returncode}: {tail(completed)}")
     return completed.stdout
 
 
@@ -152,10 +144,7 @@ def stage_databases(source: Path, target: Path, required: tuple[str, ...] = ()) 
     for path in sorted(source.iterdir()):
         if is_database_file(path):
             destination = target / path.name
-            try:
-                os.link(path, destination)
-            except OSError:
-                shutil.copy2(path, destination)
+            _link(path, destination)
             staged.append(destination)
     if not staged:
         raise DefinitionsError(f"no database files in {source}")
@@ -166,22 +155,26 @@ def stage_databases(source: Path, target: Path, required: tuple[str, ...] = ()) 
     return staged
 
 
-def verify_databases(directory: Path, clamscan_binary: str, timeout_s: float) -> None:
-    """Load exactly the set to publish once with clamscan: what loads here loads in every scanner's clamd."""
-    probe = directory.parent / "empty-probe"
-    probe.write_bytes(b"")
-    scratch = directory.parent / "clamscan-tmp"
-    scratch.mkdir(exist_ok=True)
-    command = [clamscan_binary, "--no-summary", f"--database={directory}", f"--tempdir={scratch}", str(probe)]
-    completed = _run(command, timeout_s, "clamscan")
-    if completed.returncode != 0:
-        raise DefinitionsError(f"ClamAV cannot load the new set (exit {completed.returncode}): {_tail(completed)}")
+def stage_custom(files: list[CustomFile], target: Path) -> tuple[dict[Path, CustomFile], list[Rejection]]:
+    """Link the custom files that loaded alone into the set; one named like a file freshclam fetched is rejected."""
+    staged: dict[Path, CustomFile] = {}
+    rejected: list[Rejection] = []
+    for file in files:
+        destination = target / file.name
+        if destination.exists():
+            reason = f"collides with {file.name} fetched by freshclam"
+            rejected.append(Rejection(file.key, reason, file.version_id, file.sha256))
+            continue
+        _link(file.path, destination)
+        staged[destination] = file
+    return staged, rejected
 
 
-def engine_version(clamscan_binary: str) -> str:
-    """`ClamAV 1.4.6` (clamscan's version without the database part)."""
-    completed = _run([clamscan_binary, "--version"], 30, "clamscan --version")
-    return completed.stdout.strip().split("/")[0] or "ClamAV"
+def _link(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def _sha256_b64(hex_digest: str) -> str:
@@ -189,28 +182,40 @@ def _sha256_b64(hex_digest: str) -> str:
 
 
 def publish_directory(
-    s3: Any, bucket: str, directory: Path, *, previous: Manifest | None, engine: str, now: datetime | None = None
+    s3: Any,
+    bucket: str,
+    directory: Path,
+    *,
+    previous: Manifest | None,
+    engine: str,
+    now: datetime | None = None,
+    sources: Mapping[str, CustomFile] | None = None,
 ) -> PublishResult:
     """Upload the set in `directory` (files first, each with S3-checked sha256), then the manifest, last.
 
-    Files identical to the published ones keep their published version; an identical set writes nothing.
-    A failure before the manifest is written leaves the published set as it was (the manifest pins versions).
+    `sources` names the custom files (by file name) and the bucket key and version each was read from; the
+    manifest records them. Files identical to the published ones (content and origin) keep their published
+    version; an identical set writes nothing. A failure before the manifest is written leaves the published set
+    as it was (the manifest pins versions).
     """
     now = now or datetime.now(UTC)
+    sources = sources or {}
     described: list[tuple[Path, str, CvdHeader | None]] = []
     for path in sorted(p for p in directory.iterdir() if is_database_file(p)):
         header = read_cvd_header(path) if path.suffix.lower() in CVD_SUFFIXES else None
         described.append((path, sha256_file(path), header))
     if not described:
         raise DefinitionsError(f"no database files to publish in {directory}")
-    if previous is not None and {f.name: f.sha256 for f in previous.files} == {p.name: s for p, s, _ in described}:
+    wanted = {p.name: (s, sources[p.name].key if p.name in sources else None) for p, s, _ in described}
+    if previous is not None and {f.name: (f.sha256, f.source_key) for f in previous.files} == wanted:
         return PublishResult(previous, changed=False)
     entries: list[DatabaseFile] = []
     uploaded: list[str] = []
     for path, sha256, header in described:
         size = path.stat().st_size
         known = previous.file(path.name) if previous else None
-        if known is not None and known.sha256 == sha256 and known.size == size:
+        source = sources.get(path.name)
+        if known is not None and (known.sha256, known.size, known.source_key) == (sha256, size, wanted[path.name][1]):
             entries.append(known)
             continue
         key = f"{DATABASE_PREFIX}{path.name}"
@@ -232,6 +237,8 @@ def publish_directory(
                 version_id=reply.get("VersionId"),
                 version=header.version if header else None,
                 built_at=utc_iso(header.built_at) if header else None,
+                source_key=source.key if source else None,
+                source_version_id=source.version_id if source else None,
             )
         )
         uploaded.append(path.name)
@@ -256,11 +263,13 @@ def publish_directory(
 
 
 class DefinitionsUpdater:
-    """One scheduled run: seed from the published set, freshclam, verify, publish; metrics either way."""
+    """One scheduled run: the team's custom files, seed from the published set, freshclam, verify, publish."""
 
-    def __init__(self, settings: UpdaterSettings, s3_client: Any) -> None:
+    def __init__(self, settings: UpdaterSettings, s3_client: Any, sns_client: Any | None = None) -> None:
         self.settings = settings
         self.s3 = s3_client
+        self.sns = sns_client
+        """Tells the findings topic about rejected custom files (when `settings.findings_topic_arn` is set)."""
         self.paths = UpdaterPaths(settings.work_dir)
 
     def run(self) -> PublishResult:
@@ -269,17 +278,22 @@ class DefinitionsUpdater:
         try:
             self._reset()
             previous = self._previous()
+            custom = self._custom(previous)
             self._seed(previous)
             output = run_freshclam(self.settings, self.paths)
-            logger.info("freshclam finished", extra={"output": output.strip().splitlines()[-_OUTPUT_TAIL:]})
+            logger.info("freshclam finished", extra={"output": output.strip().splitlines()[-OUTPUT_TAIL:]})
             stage_databases(self.paths.database_dir, self.paths.verified_dir, self.settings.databases)
-            verify_databases(self.paths.verified_dir, self.settings.clamscan_binary, self.settings.verify_timeout_s)
+            staged, collisions = stage_custom(custom, self.paths.verified_dir)
+            if collisions:
+                self._reject(collisions, previous)
+            self._verify(staged, previous)
             result = publish_directory(
                 self.s3,
                 self.settings.definitions_bucket,
                 self.paths.verified_dir,
                 previous=previous,
                 engine=engine_version(self.settings.clamscan_binary),
+                sources={path.name: file for path, file in staged.items()},
             )
         except Exception as err:
             count(c.METRIC_DEFINITIONS_PUBLISH_FAILED)
@@ -299,10 +313,52 @@ class DefinitionsUpdater:
                 "database_version": result.manifest.database_version,
                 "uploaded": list(result.uploaded),
                 "files": [f.name for f in result.manifest.files],
+                "custom": [
+                    {"key": f.source_key, "version_id": f.source_version_id} for f in result.manifest.custom_sources
+                ],
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
         return result
+
+    def _custom(self, previous: Manifest | None) -> list[CustomFile]:
+        """The team's files that load alone; any other file under the prefix stops the run (after the finding)."""
+        accepted, rejected = CustomCollector(self.settings, self.s3, self.paths.custom_dir).collect()
+        if rejected:
+            self._reject(rejected, previous)
+        return accepted
+
+    def _verify(self, staged: dict[Path, CustomFile], previous: Manifest | None) -> None:
+        """Load the merged set once; a custom file it complains about, or without which it loads, is rejected."""
+        directory = self.paths.verified_dir
+        report = load_database(directory, self.settings.clamscan_binary, self.settings.verify_timeout_s)
+        rejected = merged_problems(report, staged)
+        if not rejected and not report.loaded and staged:
+            for path in staged:
+                path.unlink()
+            alone = load_database(directory, self.settings.clamscan_binary, self.settings.verify_timeout_s)
+            if alone.loaded:
+                reason = f"the set does not load with the custom files: {report.output}"
+                rejected = [Rejection(f.key, reason, f.version_id, f.sha256) for f in staged.values()]
+        if rejected:
+            self._reject(rejected, previous)
+        if not report.loaded:
+            raise DefinitionsError(f"ClamAV cannot load the new set (exit {report.returncode}): {report.output}")
+
+    def _reject(self, rejected: list[Rejection], previous: Manifest | None) -> NoReturn:
+        """Count, tell the findings topic, and stop the run: the published set stays as it is."""
+        count(c.METRIC_CUSTOM_SIGNATURES_REJECTED, len(rejected))
+        bucket = self.settings.definitions_bucket
+        message = rejection_message(
+            bucket, self.settings.custom_prefixes, rejected, previous, utc_iso(datetime.now(UTC))
+        )
+        topic = self.settings.findings_topic_arn
+        if topic and self.sns is not None:
+            publish_finding(self.sns, topic, f"Custom signatures rejected: {bucket}", message)
+        elif topic:
+            logger.warning("no SNS client: the finding is only logged", extra={"topic": topic})
+        logger.error("custom signature files rejected; the published set stays", extra={"finding": message})
+        raise CustomSignaturesRejected(rejected)
 
     def _reset(self) -> None:
         shutil.rmtree(self.paths.work_dir, ignore_errors=True)

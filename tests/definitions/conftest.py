@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +90,9 @@ def s3_definitions(session, endpoint: str):
 def make_updater(
     tmp_path: Path, definitions_bucket: str, mirror: LoopbackMirror, s3_definitions
 ) -> Callable[..., DefinitionsUpdater]:
-    """make_updater(extra_urls=(...), databases=(), **overrides) -> an updater on the loopback mirror."""
+    """make_updater(extra_urls=(...), databases=(), sns_client=None, **overrides) -> an updater on the mirror."""
 
-    def make(**overrides: Any) -> DefinitionsUpdater:
+    def make(*, sns_client: Any = None, **overrides: Any) -> DefinitionsUpdater:
         overrides.setdefault("definitions_bucket", definitions_bucket)
         overrides.setdefault("mirror_url", mirror.url)
         overrides.setdefault("databases", ())
@@ -101,9 +103,53 @@ def make_updater(
         overrides.setdefault("verify_timeout_s", 60)
         # One attempt: freshclam pauses seconds between attempts, and a loopback mirror answers or it does not.
         overrides.setdefault("freshclam_attempts", 1)
-        return DefinitionsUpdater(UpdaterSettings(**overrides), s3_definitions)
+        return DefinitionsUpdater(UpdaterSettings(**overrides), s3_definitions, sns_client)
 
     return make
+
+
+@dataclass
+class FindingsTopic:
+    """An SNS topic on the moto server with an SQS queue subscribed (raw delivery) to read what was published."""
+
+    arn: str
+    sns: Any
+    sqs: Any
+    queue_url: str
+
+    def messages(self) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        """(JSON body, message attributes) of everything published since the last call."""
+        reply = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        found = []
+        for message in reply.get("Messages", []):
+            attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+            found.append((json.loads(message["Body"]), attributes))
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+
+@pytest.fixture
+def findings_topic(session, endpoint: str) -> FindingsTopic:
+    sns = session.client("sns", endpoint_url=endpoint)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    name = f"findings-{uuid.uuid4().hex[:12]}"
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return FindingsTopic(arn, sns, sqs, queue_url)
+
+
+@pytest.fixture
+def drop_custom(s3_definitions, definitions_bucket: str) -> Callable[[str, bytes], str]:
+    """drop_custom(key, data) -> the version id: what an admin's `aws s3 cp` into the custom prefix does."""
+
+    def drop(key: str, data: bytes) -> str:
+        return s3_definitions.put_object(Bucket=definitions_bucket, Key=key, Body=data)["VersionId"]
+
+    return drop
 
 
 @pytest.fixture

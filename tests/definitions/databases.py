@@ -7,6 +7,7 @@ accepts it as an extra database (DatabaseCustomURL), after loading it.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -38,3 +39,25 @@ def build_cud(directory: Path, version: int, signatures: str, *, name: str = "da
     if completed.returncode != 0 or not cud.is_file():
         raise AssertionError(f"sigtool --build failed: {completed.stdout} {completed.stderr}")
     return cud
+
+
+# The security team's own signatures (custom/ prefix of the definitions bucket), one sample for each format.
+INCIDENT_SAMPLE = b"INCIDENT-2026-041 dropper: the file the incident responders hashed\n"
+INCIDENT_NAME = "Incident-2026-041-Dropper"
+INCIDENT_HDB = f"{hashlib.md5(INCIDENT_SAMPLE).hexdigest()}:{len(INCIDENT_SAMPLE)}:{INCIDENT_NAME}\n"
+WEBSHELL_SAMPLE = b"<?php /* team-webshell-7731 */ eval($_POST['c']); ?>\n"
+WEBSHELL_NAME = "Team-Webshell-7731"
+WEBSHELL_NDB = f"{WEBSHELL_NAME}:0:*:{b'team-webshell-7731'.hex()}\n"
+BEACON_SAMPLE = b"MZ... beacon config: c2=teamtest.invalid:8443 id=BEACON-5521\n"
+BEACON_RULE = "Team_Beacon_5521"
+BEACON_YAR = f"""rule {BEACON_RULE}
+{{
+    meta:
+        description = "beacon configuration string from incident 2026-041"
+    strings:
+        $id = "BEACON-5521"
+        $c2 = "teamtest.invalid" ascii
+    condition:
+        all of them
+}}
+"""

@@ -63,3 +63,44 @@ def test_scanner_definitions_settings() -> None:
     assert Settings.from_environment({"QUARANTINE_BUCKET": "q"}).definitions_dir == Path("/tmp/definitions")
     with pytest.raises(SettingsError, match="DEFINITIONS_DIR"):
         Settings.from_environment({"QUARANTINE_BUCKET": "q", "DEFINITIONS_DIR": "defs"})
+
+
+def test_custom_signature_settings_from_the_environment() -> None:
+    default = UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs"})
+    assert default.custom_prefixes == ("custom/",)
+    assert (default.custom_allow_listing, default.findings_topic_arn) == (False, None)
+    assert default.custom_max_bytes == 64 * 1024**2
+    settings = UpdaterSettings.from_environment(
+        {
+            "DEFINITIONS_BUCKET": "defs",
+            "CUSTOM_SIGNATURES_PREFIXES": "security-team/iocs/, feeds/",
+            "CUSTOM_SIGNATURES_ALLOW_LISTING": "true",
+            "CUSTOM_SIGNATURES_MAX_BYTES": "1048576",
+            "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:findings",
+        }
+    )
+    assert settings.custom_prefixes == ("security-team/iocs/", "feeds/")
+    assert settings.custom_allow_listing and settings.custom_max_bytes == 1024**2
+    assert settings.findings_topic_arn == "arn:aws:sns:us-east-1:123456789012:findings"
+    off = UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs", "CUSTOM_SIGNATURES_PREFIXES": "none"})
+    assert off.custom_prefixes == ()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom"}, "ending in '/'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "/custom/"}, "ending in '/'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "a/../"}, "no '..'"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "databases/"}, "overlaps"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "databases/custom/"}, "overlaps"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom/,custom/feeds/"}, "contains another"),
+        ({"CUSTOM_SIGNATURES_PREFIXES": "custom/,custom/"}, "twice"),
+        ({"CUSTOM_SIGNATURES_ALLOW_LISTING": "maybe"}, "boolean"),
+        ({"CUSTOM_SIGNATURES_MAX_BYTES": "0"}, "positive"),
+    ],
+)
+def test_custom_signature_settings_errors_name_the_variable(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        UpdaterSettings.from_environment({"DEFINITIONS_BUCKET": "defs", **environ})
+    assert next(iter(environ)) in str(raised.value) and message in str(raised.value)

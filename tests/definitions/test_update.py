@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from scanner import update
+from scanner.definitions.clamav import verify_databases
 from scanner.definitions.manifest import MANIFEST_KEY, Manifest, read_cvd_header
-from scanner.definitions.publish import verify_databases
 from scanner.exceptions import DefinitionsError
 from tests.definitions.databases import EICAR_SIGNATURE, HOT_SIGNATURE, build_cud
 from tests.support.clamd import SIGNATURES, require_binary
