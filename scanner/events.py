@@ -1,7 +1,8 @@
 """Event shapes -> typed object references.
 
 Accepted: S3 notifications (one or more records), the same records delivered through SQS, and EventBridge
-"Object Created" events from S3. Keys arrive URL-encoded and are decoded here, exactly once.
+"Object Created" events from S3 (also through SQS). Notification keys arrive URL-encoded and are decoded here,
+exactly once; EventBridge keys arrive as they are.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _s3_record(record: Any, where: str) -> ObjectRef | Ignored:
     s3 = _require(record, "s3", Mapping, where)
     bucket = _require(_require(s3, "bucket", Mapping, f"{where}.s3"), "name", str, f"{where}.s3.bucket")
     obj = _require(s3, "object", Mapping, f"{where}.s3")
-    return _object_ref(bucket, obj, f"{where}.s3.object", version_field="versionId", etag_field="eTag")
+    return _object_ref(bucket, obj, f"{where}.s3.object", version_field="versionId", etag_field="eTag", encoded=True)
 
 
 def _eventbridge(event: Mapping[str, Any]) -> ObjectRef | Ignored:
@@ -123,10 +124,17 @@ def _eventbridge(event: Mapping[str, Any]) -> ObjectRef | Ignored:
     detail = _require(event, "detail", Mapping, "EventBridge event")
     bucket = _require(_require(detail, "bucket", Mapping, "detail"), "name", str, "detail.bucket")
     obj = _require(detail, "object", Mapping, "detail")
-    return _object_ref(bucket, obj, "detail.object", version_field="version-id", etag_field="etag")
+    # Not URL-encoded, unlike S3's notifications to Lambda/SQS/SNS: AWS documents the encoding only for those
+    # (docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html); the EventBridge detail
+    # field (.../userguide/ev-events.html#ev-events-detail) says nothing of it, and real events carry raw keys
+    # (":" unencoded in a captured CompleteMultipartUpload event; aws-solutions-library-samples/
+    # guidance-for-medialake-on-aws tests '%2B++ %20.mp3' arriving unchanged). Decoding would turn a+b into "a b".
+    return _object_ref(bucket, obj, "detail.object", version_field="version-id", etag_field="etag", encoded=False)
 
 
-def _object_ref(bucket: str, obj: Mapping[str, Any], where: str, *, version_field: str, etag_field: str) -> ObjectRef:
+def _object_ref(
+    bucket: str, obj: Mapping[str, Any], where: str, *, version_field: str, etag_field: str, encoded: bool
+) -> ObjectRef:
     raw_key = _require(obj, "key", str, where)
     if not bucket:
         raise MalformedEventError(f"{where}: bucket name is empty")
@@ -141,7 +149,7 @@ def _object_ref(bucket: str, obj: Mapping[str, Any], where: str, *, version_fiel
     etag = obj.get(etag_field)
     return ObjectRef(
         bucket=bucket,
-        key=unquote_plus(raw_key),
+        key=unquote_plus(raw_key) if encoded else raw_key,
         version_id=version or None,
         size=size,
         etag=etag if isinstance(etag, str) and etag else None,

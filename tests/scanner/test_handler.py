@@ -415,10 +415,10 @@ def test_sqs_batch_reports_partial_failures(make_runtime, make_bucket, s3) -> No
 def test_eventbridge_event(make_runtime, make_bucket, s3) -> None:
     runtime = make_runtime()
     bucket = make_bucket()
-    s3.put_object(Bucket=bucket, Key="eb file+1.txt", Body=b"eb")
-    result = runtime.handle(eventbridge_event(bucket, "eb file+1.txt", size=2))
+    s3.put_object(Bucket=bucket, Key="eb file+1 %2B:=.txt", Body=b"eb")
+    result = runtime.handle(eventbridge_event(bucket, "eb file+1 %2B:=.txt", size=2))
     assert statuses(result) == ["CLEAN"]
-    assert tags(s3, bucket, "eb file+1.txt")["scan-status"] == "CLEAN"
+    assert tags(s3, bucket, "eb file+1 %2B:=.txt")["scan-status"] == "CLEAN"
 
 
 def test_one_failing_record_does_not_stop_the_others(make_runtime, make_bucket, s3) -> None:

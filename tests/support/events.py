@@ -52,7 +52,7 @@ def eventbridge_event(bucket: str, key: str, *, size: int = 0, version_id: str |
     event = sample("eventbridge_object_created.json")
     event["detail"]["bucket"]["name"] = bucket
     obj = event["detail"]["object"]
-    obj.update(key=quote_plus(key, safe="/"), size=size)
+    obj.update(key=key, size=size)  # EventBridge carries the raw key (scanner/events.py says why)
     if version_id:
         obj["version-id"] = version_id
     else:
