@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from scanner.config import ClamdSettings
+from scanner.engine_limits import limit_values
 from scanner.exceptions import ClamdConnectionError, ClamdStartError, ClamdUnavailableError
 
 _REPLY_LIMIT = 64 * 1024
@@ -59,8 +60,10 @@ class ClamdPaths:
 
 
 def render_config(settings: ClamdSettings, paths: ClamdPaths, database_dir: Path | None = None) -> str:
-    """clamd.conf for one execution environment: everything writable lives under the work directory."""
-    limit = settings.max_object_bytes
+    """clamd.conf for one execution environment: everything writable lives under the work directory.
+
+    Every engine limit is written explicitly (scanner.engine_limits): none may skip content silently.
+    """
     lines = {
         "Foreground": "yes",
         "LocalSocket": str(paths.socket),
@@ -75,9 +78,7 @@ def render_config(settings: ClamdSettings, paths: ClamdPaths, database_dir: Path
         "MaxThreads": "4",
         "ReadTimeout": str(max(30, int(settings.scan_timeout_s))),
         "CommandReadTimeout": "30",
-        "StreamMaxLength": str(limit),
-        "MaxFileSize": str(limit),
-        "MaxScanSize": str(limit),
+        **{name: str(value) for name, value in limit_values(settings).items()},
         # Limits and encryption must surface as replies (never as a silent OK).
         "AlertExceedsMax": "yes",
         "AlertEncrypted": "yes",
