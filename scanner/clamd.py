@@ -75,7 +75,9 @@ def render_config(settings: ClamdSettings, paths: ClamdPaths, database_dir: Path
         "LogFileMaxSize": "10M",
         # Reloads are driven by the scanner (definitions updates), not by a timer inside clamd.
         "SelfCheck": "0",
-        "MaxThreads": "4",
+        # Each concurrent scan holds up to two INSTREAM sessions (stored and decoded bytes), plus PING/VERSION.
+        "MaxThreads": str(settings.max_threads or 4),
+        "MaxQueue": str(4 * (settings.max_threads or 4)),
         "ReadTimeout": str(max(30, int(settings.scan_timeout_s))),
         "CommandReadTimeout": "30",
         **{name: str(value) for name, value in limit_values(settings).items()},
@@ -84,7 +86,8 @@ def render_config(settings: ClamdSettings, paths: ClamdPaths, database_dir: Path
         "AlertEncrypted": "yes",
         "AlertBrokenExecutables": "no",
         "DisableCache": "yes" if settings.disable_cache else "no",
-        "ConcurrentDatabaseReload": "yes",
+        # Definitions switch blue-green (a second clamd), never by RELOAD: no second engine inside this process.
+        "ConcurrentDatabaseReload": "no",
         "Bytecode": "yes",
     }
     return "".join(f"{key} {value}\n" for key, value in lines.items())

@@ -48,6 +48,9 @@ class ClamdSettings:
     """Rendered into clamd's StreamMaxLength / MaxFileSize / MaxScanSize."""
     disable_cache: bool = False
     """clamd's DisableCache (benchmarks turn the clean-file cache off)."""
+    max_threads: int = 0
+    """clamd's MaxThreads; 0: enough for the environment's concurrent scans (two INSTREAMs each for an encoded
+    object, one for PING/VERSION)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Settings:
     @property
     def concurrency(self) -> int:
         """Objects scanned at once in this environment."""
-        return self.scan_concurrency or max(1, len(os.sched_getaffinity(0)))
+        return self.scan_concurrency or _cpus()
 
     def __post_init__(self) -> None:
         validate(self)
@@ -103,6 +106,7 @@ class Settings:
             scan_timeout_s=_float(env, c.ENV_CLAMD_SCAN_TIMEOUT, defaults.scan_timeout_s),
             max_object_bytes=max_bytes,
             disable_cache=_bool(env, c.ENV_CLAMD_DISABLE_CACHE, False),
+            max_threads=2 * (_int(env, c.ENV_SCAN_CONCURRENCY, 0) or _cpus()) + 2,
         )
         return cls(
             action=_action(env.get(c.ENV_INFECTED_ACTION) or InfectedAction.QUARANTINE.value),
@@ -345,6 +349,11 @@ def ensure_not_source(settings: Settings, source_bucket: str) -> None:
         raise SettingsError(
             f"{c.ENV_QUARANTINE_BUCKET}={source_bucket!r} equals the scanned bucket: quarantine would loop forever"
         )
+
+
+def _cpus() -> int:
+    """vCPUs of this execution environment."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def _split(raw: str) -> list[str]:

@@ -19,6 +19,7 @@ from scanner import constants as c
 from scanner.actions import ActionResult, Infection, apply_infected_action
 from scanner.allowlist import AllowList, Release
 from scanner.config import Settings, ensure_not_source
+from scanner.engine_limits import unscannable_reason
 from scanner.events import ObjectRef
 from scanner.exceptions import AllowListError, ClamdError, QuarantineError, SettingsError, SourceReadError
 from scanner.findings import Finding, publish, should_report
@@ -26,7 +27,7 @@ from scanner.observability import logger
 from scanner.scan import ObjectScanner, ScanResult
 from scanner.storage import ObjectStore, OpenedObject, Pinned, error_code, is_missing
 from scanner.tags import merge_tags, scan_tags, user_tags, utc_now_iso
-from scanner.verdict import ScanStatus, Verdict, too_large, too_large_for_timeout
+from scanner.verdict import ScanStatus, Verdict, too_large, too_large_for_timeout, unscannable
 
 _MAX_REPLACED_RESCANS = 2
 """An unversioned key overwritten during its scan is scanned again (its current content), at most this often."""
@@ -160,6 +161,9 @@ class ObjectProcessor:
         """Objects the engine cannot see in full, or not before the deadline, are not streamed at all."""
         if opened.size > self.settings.max_object_bytes:
             return too_large()
+        limit = unscannable_reason(opened.size, self.settings.clamd)
+        if limit is not None:
+            return unscannable(limit)
         if deadline is not None:
             left = deadline - time.monotonic() - c.DEADLINE_HEADROOM_SECONDS
             if opened.size / self.settings.scan_rate_floor > left:
