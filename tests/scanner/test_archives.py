@@ -401,22 +401,32 @@ def test_hostile_7z_header_counts_are_bounded() -> None:
 
 
 def test_non_archive_costs_a_small_fraction_of_hashing_it() -> None:
-    """Side by side on the same 64 MiB: the inspector's work for a non-archive against SHA-256 (which the scanner
-    computes anyway)."""
+    """Side by side on the same 64 MiB (best of 3 each): the inspector's work for a non-archive against SHA-256,
+    which the scanner computes anyway."""
     chunks = [os.urandom(CHUNK)] * 256
-    start = time.perf_counter()
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    hashing = time.perf_counter() - start
-    start = time.perf_counter()
-    inspector = ArchiveInspector(rar_supported=True)
-    for chunk in chunks:
-        inspector.feed(chunk)
-    assert inspector.finish(len(chunks) * CHUNK, None) is None
-    inspecting = time.perf_counter() - start
-    assert inspecting < hashing / 20, (inspecting, hashing)
-    assert inspector._tail_bytes <= archives.TAIL_BYTES + CHUNK
+
+    def hashing() -> None:
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk)
+
+    def inspecting() -> None:
+        inspector = ArchiveInspector(rar_supported=True)
+        for chunk in chunks:
+            inspector.feed(chunk)
+        assert inspector.finish(len(chunks) * CHUNK, None) is None
+        assert inspector._tail_bytes <= archives.TAIL_BYTES + CHUNK
+
+    def best(run: Callable[[], None]) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    hashed, inspected = best(hashing), best(inspecting)
+    assert inspected < hashed / 20, (inspected, hashed)
 
 
 # ---------------------------------------------------------------------------------------------------------------
