@@ -11,6 +11,9 @@ ARG BASE_IMAGE=debian:bookworm-slim
 # base: what the final image runs on. The minimal Debian rootfs lists only "<codename> main"; ClamAV's
 # current 1.4 release and other fixes come from the -updates and -security suites, so the sources are
 # replaced by one deb822 file with all three (this also fits the official image, which ships the same file).
+# non-free holds libclamunrar12, the module libclamav loads to unpack RAR (without it RAR is never unpacked).
+# Bookworm's is 1.3.1; its libclamunrar_iface sources are those of ClamAV 1.4.5 (no change in between), and
+# tests/scanner/test_archives.py proves clamd 1.4 unpacks RAR4 and RAR5 with it.
 FROM ${BASE_IMAGE} AS base
 ARG DEBIAN_MIRROR=http://deb.debian.org
 ARG DEBIAN_FRONTEND=noninteractive
@@ -22,18 +25,18 @@ RUN . /etc/os-release \
         'Types: deb' \
         "URIs: ${DEBIAN_MIRROR}/debian" \
         "Suites: ${VERSION_CODENAME} ${VERSION_CODENAME}-updates" \
-        'Components: main' \
+        'Components: main non-free' \
         'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
         '' \
         'Types: deb' \
         "URIs: ${DEBIAN_MIRROR}/debian-security" \
         "Suites: ${VERSION_CODENAME}-security" \
-        'Components: main' \
+        'Components: main non-free' \
         'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
         >/etc/apt/sources.list.d/debian.sources \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
-        'clamav=1.4.*' 'clamav-daemon=1.4.*' 'clamav-freshclam=1.4.*' \
+        'clamav=1.4.*' 'clamav-daemon=1.4.*' 'clamav-freshclam=1.4.*' 'libclamunrar12=1.3.*' \
         'python3=3.11.*' \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log /var/log/alternatives.log
