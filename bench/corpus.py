@@ -21,10 +21,40 @@ from bench.common import CACHE, random_file
 
 KINDS = ("random", "text", "libs", "office", "pdf", "pe")
 LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib"))
-WORDS = (
-    "invoice order customer account payment shipped pending total amount region north south east west product "
-    "widget gadget service monthly annual refund discount tax delivery warehouse stock supplier contract renewal"
-).split()
+WORDS = [
+    *[
+        "invoice",
+        "order",
+        "customer",
+        "account",
+        "payment",
+        "shipped",
+        "pending",
+        "total",
+        "amount",
+        "region",
+        "north",
+        "south",
+        "east",
+        "west",
+    ],
+    *[
+        "product",
+        "widget",
+        "gadget",
+        "service",
+        "monthly",
+        "annual",
+        "refund",
+        "discount",
+        "tax",
+        "delivery",
+        "warehouse",
+        "stock",
+        "supplier",
+    ],
+    *["contract", "renewal"],
+]
 
 
 def corpus_file(kind: str, size: int, seed: int = 7) -> Path:
@@ -51,7 +81,8 @@ def _text(size: int, rng: random.Random) -> bytes:
     while length < size:
         index += 1
         note = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
-        row = f"{index},2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d},{rng.choice(WORDS)}-{rng.randint(1, 9999)},"
+        date = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        row = f"{index},{date},{rng.choice(WORDS)}-{rng.randint(1, 9999)},"
         row += f"{rng.choice(WORDS[10:14])},{rng.randint(1, 99999)}.{rng.randint(0, 99):02d},{note}"
         rows.append(row)
         length += len(row) + 1
@@ -149,7 +180,9 @@ def _pdf(size: int, rng: random.Random) -> bytes:
         budget -= len(stream) + 80
         image = rng.randbytes(min(budget - 200, 256 * 1024)) if budget > 400 else b""
         if image:
-            objects.append(b"<< /Type /XObject /Subtype /Image /Length %d >>\nstream\n" % len(image) + image + b"\nendstream")
+            objects.append(
+                b"<< /Type /XObject /Subtype /Image /Length %d >>\nstream\n" % len(image) + image + b"\nendstream"
+            )
             budget -= len(image) + 100
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -200,11 +233,42 @@ def _pe(size: int, rng: random.Random) -> bytes:
     dos[0:2] = b"MZ"
     struct.pack_into("<I", dos, 0x3C, 0x80)
     coff = struct.pack("<HHIIIHH", 0x14C, 2, 1_790_000_000, 0, 0, 0xE0, 0x0102)
-    optional = struct.pack(
-        "<HBBIIIIIIIIIHHHHHHIIIIHHIIIIII",
-        0x10B, 14, 0, text_size, data_size, 0, text_rva, text_rva, data_rva, 0x400000, section_align, file_align,
-        6, 0, 0, 0, 6, 0, 0, image_size, headers, 0, 2, 0x8140, 0x100000, 0x1000, 0x100000, 0x1000, 0, 16,
-    ) + b"\0" * 128
+    optional = (
+        struct.pack(
+            "<HBBIIIIIIIIIHHHHHHIIIIHHIIIIII",
+            0x10B,
+            14,
+            0,
+            text_size,
+            data_size,
+            0,
+            text_rva,
+            text_rva,
+            data_rva,
+            0x400000,
+            section_align,
+            file_align,
+            6,
+            0,
+            0,
+            0,
+            6,
+            0,
+            0,
+            image_size,
+            headers,
+            0,
+            2,
+            0x8140,
+            0x100000,
+            0x1000,
+            0x100000,
+            0x1000,
+            0,
+            16,
+        )
+        + b"\0" * 128
+    )
     sections = struct.pack("<8sIIIIIIHHI", b".text", text_size, text_rva, text_size, headers, 0, 0, 0, 0, 0x60000020)
     sections += struct.pack(
         "<8sIIIIIIHHI", b".data", data_size, data_rva, data_size, headers + text_size, 0, 0, 0, 0, 0xC0000040

@@ -37,12 +37,14 @@ def pack(target: Path, files: list[Path], version: int, signatures: int, built: 
     partial = target.with_name(target.name + ".partial")
     with partial.open("wb") as raw:
         raw.write(head.encode().ljust(512, b" "))
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=built) as zipped:
-            with tarfile.open(fileobj=zipped, mode="w|", format=tarfile.USTAR_FORMAT) as archive:
-                _add(archive, f"{target.stem}.info", io.BytesIO(info), len(info), built)
-                for path in files:
-                    with path.open("rb") as handle:
-                        _add(archive, path.name, handle, path.stat().st_size, built)
+        with (
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=built) as zipped,
+            tarfile.open(fileobj=zipped, mode="w|", format=tarfile.USTAR_FORMAT) as archive,
+        ):
+            _add(archive, f"{target.stem}.info", io.BytesIO(info), len(info), built)
+            for path in files:
+                with path.open("rb") as handle:
+                    _add(archive, path.name, handle, path.stat().st_size, built)
     partial.rename(target)
     for path in files:
         path.unlink()

@@ -19,7 +19,7 @@ from bench.clamd_proc import running_clamd
 from bench.common import MiB, parser, write_result
 from bench.corpus import KINDS, corpus_file, shared_libraries
 from bench.scanning import scan
-from bench.signatures import CANARY, add_profile_argument, canary_name, ensure_database, signature_count
+from bench.signatures import CANARY, canary_name, ensure_database, signature_count
 from scanner.cli.demo import EICAR
 
 TESTFILE = Path("/usr/share/clamav-testfiles/clam.exe")
@@ -73,7 +73,6 @@ def measure(database: Path, profile: str, size: int, each_library: bool) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0])
-    add_profile_argument(args)
     options = args.parse_args(argv)
     database = ensure_database(options.quick, options.profile)
     size = 256 * 1024 if options.quick else 64 * MiB

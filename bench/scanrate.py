@@ -24,7 +24,9 @@ DEFAULT_SIZES = (1, 16, 64)
 def measure(databases: dict[str, Any], kinds: list[str], sizes: list[int], count: int, quick: bool) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
     with ExitStack() as stack:
-        clamds = {label: stack.enter_context(running_clamd(path, name=f"rate-{label}")) for label, path in databases.items()}
+        clamds = {
+            label: stack.enter_context(running_clamd(path, name=f"rate-{label}")) for label, path in databases.items()
+        }
         for kind in kinds:
             for size in sizes:
                 nbytes = size * MiB if not quick else size * 64 * 1024
@@ -40,10 +42,16 @@ def measure(databases: dict[str, Any], kinds: list[str], sizes: list[int], count
                 row = {}
                 for label, values in seconds.items():
                     s = median(values)
-                    row[label] = {"seconds": [round(v, 4) for v in values], "median_s": round(s, 4),
-                                  "mib_per_s": round(nbytes / MiB / s, 2)}
+                    row[label] = {
+                        "seconds": [round(v, 4) for v in values],
+                        "median_s": round(s, 4),
+                        "mib_per_s": round(nbytes / MiB / s, 2),
+                    }
                 table.setdefault(kind, {})[str(size)] = row
-                print(f"{kind:7} {nbytes / MiB:6.2f} MiB: " + ", ".join(f"{label} {r['mib_per_s']} MiB/s" for label, r in row.items()))
+                print(
+                    f"{kind:7} {nbytes / MiB:6.2f} MiB: "
+                    + ", ".join(f"{label} {r['mib_per_s']} MiB/s" for label, r in row.items())
+                )
     return table
 
 

@@ -45,7 +45,9 @@ class SignatureFactory:
     def name(self, platform: str | None = None) -> str:
         self.next_id += 1
         rng = self.rng
-        return f"{platform or rng.choice(PLATFORMS)}.{rng.choice(CATEGORIES)}.{rng.choice(self.families)}-{self.next_id}-0"
+        return (
+            f"{platform or rng.choice(PLATFORMS)}.{rng.choice(CATEGORIES)}.{rng.choice(self.families)}-{self.next_id}-0"
+        )
 
     def target(self) -> int:
         return self.rng.choices(self.targets, self.target_weights)[0]
@@ -84,10 +86,10 @@ class SignatureFactory:
         if kind < 0.3:
             return "??" * rng.randint(1, 4)
         if kind < 0.5:
-            return "{%d}" % rng.randint(1, 40)
+            return f"{{{rng.randint(1, 40)}}}"
         if kind < 0.7:
             low = rng.randint(0, 16)
-            return "{%d-%d}" % (low, low + rng.randint(1, 64))
+            return f"{{{low}-{low + rng.randint(1, 64)}}}"
         if kind < 0.8:
             return "*"
         # An alternative of 2-4 two-byte strings between two fixed runs.
@@ -162,7 +164,8 @@ def _ldb(f: SignatureFactory, pcre_share: float) -> str:
         elif target not in TEXT_TARGETS and roll < 0.1:
             pattern += "::wa"
         if rng.random() < 0.15:
-            pattern = f"{f.offset(target) if target in EXECUTABLE_TARGETS else 'EOF-' + str(rng.randint(512, 65536))}:{pattern}"
+            where = f.offset(target) if target in EXECUTABLE_TARGETS else f"EOF-{rng.randint(512, 65536)}"
+            pattern = f"{where}:{pattern}"
         subsigs.append(pattern)
     indexes = [str(i) for i in range(count)]
     if count >= 3 and rng.random() < 0.4:
@@ -216,7 +219,9 @@ def _ign2(f: SignatureFactory) -> str:
 def _crb(f: SignatureFactory) -> str:
     rng = f.rng
     modulus = (bytes([0x80 | rng.getrandbits(7)]) + rng.randbytes(255)).hex()
-    return f"Bench.Cert-{rng.getrandbits(32)};1;{rng.randbytes(20).hex()};{rng.randbytes(20).hex()};{modulus};010001;1;0;0;0;bench"
+    name = f"Bench.Cert-{rng.getrandbits(32)}"
+    subject, serial = rng.randbytes(20).hex(), rng.randbytes(20).hex()
+    return f"{name};1;{subject};{serial};{modulus};010001;1;0;0;0;bench"
 
 
 def line_makers(pcre_share: float, sizeless_share: float) -> dict[str, Callable[[SignatureFactory], str]]:

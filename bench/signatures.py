@@ -58,10 +58,6 @@ FULL = DatabaseSpec(hdb=1_000_000, ndb=100_000)
 QUICK = DatabaseSpec(hdb=1_000, ndb=100)
 
 
-def add_profile_argument(args) -> None:  # type: ignore[no-untyped-def]
-    args.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, help="signature database (default official)")
-
-
 def ensure_database(
     quick: bool = False, profile: str = DEFAULT_PROFILE, *, variant: str = "a", layout: str = "cud"
 ) -> Path:
@@ -72,7 +68,13 @@ def ensure_database(
         raise ValueError(f"unknown profile {profile!r}")
     composition = OFFICIAL_QUICK if quick else OFFICIAL
     directory = CACHE / f"db-official{'-quick' if quick else ''}-{layout}-{variant}"
-    stamp = {"generator": GENERATOR, "seed": SEED, "variant": variant, "layout": layout, "composition": repr(composition)}
+    stamp = {
+        "generator": GENERATOR,
+        "seed": SEED,
+        "variant": variant,
+        "layout": layout,
+        "composition": repr(composition),
+    }
     if _stamp_matches(directory, stamp):
         return directory
     started = time.monotonic()
@@ -174,7 +176,6 @@ def signature_count(directory: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0])
-    add_profile_argument(args)
     args.add_argument("--layout", choices=LAYOUTS, default="cud", help="official: containers (default) or files")
     args.add_argument("--variant", default="a", choices=("a", "b"), help="official: this release or the next")
     options = args.parse_args(argv)

@@ -22,6 +22,7 @@ between two verdicts, the time from the switch to the first verdict by B, the pe
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -204,7 +205,7 @@ def summarize(
 ) -> dict[str, Any]:
     samples = loop.samples
     times = [s.at for s in samples if s.failed is None]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     first_b = next((s.at for s in samples if s.engine == "B"), None)
     last_a = max((s.at for s in samples if s.engine == "A"), default=None)
     engines: dict[str, int] = {}
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = run_method(method, set_a, set_b, settle, timeout_s=30 if options.quick else 180)
         results.append(figures)
         print(
-            f"{method:22} scans {figures['scans']}, failed {figures['failed_scans']}, max gap {figures['max_gap_s']} s, "
+            f"{method:22} scans {figures['scans']}, failed {figures['failed_scans']}, "
+            f"max gap {figures['max_gap_s']} s, "
             f"first B after {figures['switch_to_first_b_s']} s, peak RSS {figures['peak_rss_mib']} MiB "
             f"(before {figures['rss_before_mib']}), engines {figures['engines']}, "
             f"A after B {figures['a_verdicts_after_first_b']}, VERSION mismatches {figures['version_mismatches']}",
