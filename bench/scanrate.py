@@ -23,6 +23,8 @@ DEFAULT_SIZES = (1, 16, 64)
 
 def measure(databases: dict[str, Any], kinds: list[str], sizes: list[int], count: int, quick: bool) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
+    limited: dict[str, dict[str, str]] = {}
+    """(kind, size) where clamd stopped at a limit (MaxScanTime): the time is the limit, not a scan rate."""
     with ExitStack() as stack:
         clamds = {
             label: stack.enter_context(running_clamd(path, name=f"rate-{label}")) for label, path in databases.items()
@@ -36,7 +38,9 @@ def measure(databases: dict[str, Any], kinds: list[str], sizes: list[int], count
                     order = list(clamds) if run % 2 == 0 else list(reversed(clamds))
                     for label in order:
                         verdict = scan(clamds[label].client, path)
-                        if not verdict.clean:
+                        if "Heuristics.Limits." in verdict.reply:
+                            limited.setdefault(f"{kind}-{size}", {})[label] = verdict.reply
+                        elif not verdict.clean:
                             raise RuntimeError(f"{kind} {size}: {label} answered {verdict.reply}")
                         seconds[label].append(verdict.seconds)
                 row = {}
@@ -52,7 +56,7 @@ def measure(databases: dict[str, Any], kinds: list[str], sizes: list[int], count
                     f"{kind:7} {nbytes / MiB:6.2f} MiB: "
                     + ", ".join(f"{label} {r['mib_per_s']} MiB/s" for label, r in row.items())
                 )
-    return table
+    return {"rates": table, "limits_reached": limited}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "legacy": ensure_database(options.quick, "legacy"),
     }
     kinds = options.kinds.split(",")
-    table = measure(databases, kinds, sizes, count, options.quick)
+    measured = measure(databases, kinds, sizes, count, options.quick)
     write_result(
         options,
         "scanrate",
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": count,
             "sizes_mib": sizes if not options.quick else [s / 16 for s in sizes],
             "signatures": {label: signature_count(path) for label, path in databases.items()},
-            "rates": table,
+            **measured,
         },
     )
     return 0
