@@ -1,6 +1,7 @@
 """Benchmarks: `python -m bench <name> [options]`; `python -m bench all [--quick] [--results-dir DIR]` runs them all.
 
-Names: signatures, latency, throughput, memory, coldstart, cost, burst, plot, report (see docs/BENCHMARKS.md and
+Names: signatures, latency, throughput, memory, coldstart, cost, burst, falsepositives, dbload, scanrate, switch,
+coldterms, plot, report (see docs/BENCHMARKS.md and
 `python -m bench <name> --help`). Results go to bench/results/<name>.json, the plot to docs/benchmarks.png, the
 tables of docs/BENCHMARKS.md to stdout (report).
 """
@@ -11,7 +12,20 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("latency", "throughput", "memory", "coldstart", "cost", "burst", "hashing")
+BENCHMARKS = (
+    "latency",
+    "throughput",
+    "memory",
+    "coldstart",
+    "cost",
+    "burst",
+    "falsepositives",
+    "dbload",
+    "scanrate",
+    "switch",
+    "coldterms",
+    "hashing",
+)
 COMMANDS = ("signatures", *BENCHMARKS, "plot", "report")
 
 

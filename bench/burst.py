@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = args.parse_args(argv)
     count = runs(args, default=5)
     objects = args.objects or (20 if args.quick else 1000)
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     results = []
     for run in range(count):
         result = burst(database, objects, seed=run)

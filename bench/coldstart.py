@@ -142,7 +142,7 @@ def measure(count: int, database: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     count = runs(args, default=7)
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     results = measure(count, database)
     print(
         f"first verdict {results['handler_s_median']:.3f} s, clamd alone {results['clamd_s_median']:.3f} s: "

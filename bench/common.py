@@ -55,6 +55,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     args.add_argument("--quick", action="store_true", help="tiny run to check the script works (CI smoke test)")
     args.add_argument("--runs", type=int, default=None, help="repetitions per measurement (default: 7, quick: 1)")
     args.add_argument("--results-dir", type=Path, default=RESULTS, help=f"where the JSON goes (default: {RESULTS})")
+    args.add_argument(
+        "--profile",
+        choices=("official", "legacy"),
+        default="official",
+        help="signature database: official-shaped (default) or the legacy 1.1 M set (bench/signatures.py)",
+    )
     return args
 
 

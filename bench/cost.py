@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     count = runs(args, default=7)
     memory_mb = args.memory_mb or configured_memory_mb()
     sizes = QUICK_SIZES if args.quick else SIZES
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     samples = measure(count, sizes, database)
     results: dict[str, Any] = {}
     for label, size in sizes.items():

@@ -116,7 +116,7 @@ def measure(count: int, databases: dict[str, Path]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     count = runs(args, default=21)
-    synthetic = ensure_database(args.quick)
+    synthetic = ensure_database(args.quick, args.profile)
     databases = {f"synthetic-{synthetic.name.removeprefix('db-')}": synthetic, "test-signatures": TEST_SIGNATURES}
     results = measure(count, databases)
     for label, figures in results.items():

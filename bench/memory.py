@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = args.parse_args(argv)
     count = runs(args, default=5)
     sizes = sizes_mib(args, DEFAULT_SIZES_MIB, quick=[1, 8])
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     results = measure(count, sizes, database)
     for size, figures in results["sizes_mib"].items():
         print(f"{size:>5} MiB: handler peak RSS {figures['peak_rss_mib_median']} MiB (median of {count})")

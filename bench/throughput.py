@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = args.parse_args(argv)
     count = runs(args, default=5)
     sizes = sizes_mib(args, DEFAULT_SIZES_MIB, quick=[1, 4])
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     results = measure(count, sizes, database)
     for size, figures in results.items():
         print(

@@ -22,6 +22,11 @@ BENCHMARKS = {
     "coldstart": "extra_s_median",
     "cost": "sizes",
     "burst": "objects_per_s_median",
+    "falsepositives": "false_positives",
+    "dbload": "databases",
+    "scanrate": "rates",
+    "switch": "methods",
+    "coldterms": "first_verdict_s_median",
 }
 
 
@@ -43,6 +48,27 @@ def test_benchmark_quick_run(results: Path, name: str) -> None:
     document = json.loads((results / f"{name}.json").read_text())
     assert document["quick"] is True and BENCHMARKS[name] in document
     assert document["machine"]["clamav"].startswith("ClamAV ")
+
+
+def test_quick_official_database_has_every_file_type_and_still_detects(results: Path) -> None:
+    from bench.signatures import ensure_database
+
+    directory = ensure_database(quick=True, layout="files")
+    present = {path.suffix.lstrip(".") for path in directory.iterdir()}
+    wanted = {"hdb", "hsb", "mdb", "msb", "ndb", "ldb", "cdb", "ftm", "pdb", "wdb", "fp", "sfp", "ign2", "crb"}
+    assert wanted <= present, wanted - present
+    document = json.loads((results / "falsepositives.json").read_text())
+    assert document["false_positives"] == 0, document["corpora"]
+    assert document["controls_detected"], document["controls"]
+
+
+def test_quick_switch_methods_lose_no_scan_and_reach_the_new_set(results: Path) -> None:
+    document = json.loads((results / "switch.json").read_text())
+    methods = {m["method"]: m for m in document["methods"]}
+    assert set(methods) == {"restart", "reload", "reload-blocking", "reload-blocking-idle2", "blue-green"}
+    for figures in methods.values():
+        assert figures["failed_scans"] == 0 and figures["reached_b"], figures
+        assert figures["a_verdicts_after_first_b"] == 0, figures
 
 
 def test_report_of_the_quick_results(results: Path) -> None:
