@@ -93,11 +93,28 @@ NESTED_SIGNATURES: dict[str, str] = {
     "s3-clamav-scanner-archives.ndb": (
         f"{NESTED_SIGNATURE_PREFIX}ZipMethod:0:*:504b0304{{4}}({'|'.join(f'{m:02x}' for m in _NESTED_METHODS)})00\n"
     ),
+    # Compressed formats ClamAV 1.4 does not decompress at all (clamd answers OK for EICAR inside them), as a whole
+    # object or as a member of what it unpacks: their magic at the start of any scanned layer.
+    "s3-clamav-scanner-formats.ndb": (
+        f"{NESTED_SIGNATURE_PREFIX}Zstd:0:0:28b52ffd\n"
+        f"{NESTED_SIGNATURE_PREFIX}Lz4:0:0:04224d18\n"
+        f"{NESTED_SIGNATURE_PREFIX}Lzip:0:0:4c5a495001\n"
+        f"{NESTED_SIGNATURE_PREFIX}LzmaAlone:0:0:5d0000??00\n"
+        f"{NESTED_SIGNATURE_PREFIX}Compress:0:0:1f9d(89|8a|8b|8c|8d|8e|8f|90)\n"
+    ),
     "s3-clamav-scanner-archives.ldb": (
         f"{NESTED_SIGNATURE_PREFIX}ZipNoCentralDirectory;Engine:81-255,Target:0;0&(1=0);0:504b0304;504b0506\n"
     ),
 }
-_NESTED_REASONS = {"ZipMethod": "zip-nested-method", "ZipNoCentralDirectory": "zip-nested-no-central-directory"}
+_NESTED_REASONS = {
+    "ZipMethod": "zip-nested-method",
+    "ZipNoCentralDirectory": "zip-nested-no-central-directory",
+    "Zstd": "zstd",
+    "Lz4": "lz4",
+    "Lzip": "lzip",
+    "LzmaAlone": "lzma",
+    "Compress": "compress",
+}
 
 
 def nested_reason(signature: str) -> str | None:

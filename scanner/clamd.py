@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from scanner.archives import NESTED_SIGNATURES
 from scanner.config import ClamdSettings
 from scanner.engine_limits import limit_values
 from scanner.exceptions import ClamdConnectionError, ClamdStartError, ClamdUnavailableError
@@ -57,6 +59,24 @@ class ClamdPaths:
     @property
     def log_file(self) -> Path:
         return self.work_dir / "clamd.log"
+
+    @property
+    def database_view(self) -> Path:
+        return self.work_dir / "database"
+
+
+def database_view(source: Path, view: Path, *, builtin: bool = True) -> Path:
+    """The directory clamd loads: every file of `source` (linked, not copied: the official set is ~140 MB) and the
+    scanner's own signatures (archives.NESTED_SIGNATURES: archive members ClamAV cannot decompress, at any depth),
+    whatever set is in use: the image's, a published one, the test signatures."""
+    shutil.rmtree(view, ignore_errors=True)
+    view.mkdir(parents=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and path.name not in NESTED_SIGNATURES:
+            (view / path.name).symlink_to(path.resolve())
+    for name, text in NESTED_SIGNATURES.items() if builtin else ():
+        (view / name).write_text(text)
+    return view
 
 
 def render_config(settings: ClamdSettings, paths: ClamdPaths, database_dir: Path | None = None) -> str:
@@ -243,7 +263,8 @@ class ClamdDaemon:
         self.paths.temp_dir.mkdir(parents=True, exist_ok=True)
         self.paths.socket.unlink(missing_ok=True)
         self.paths.log_file.unlink(missing_ok=True)
-        self.paths.config.write_text(render_config(self.settings, self.paths, self.database_dir))
+        view = database_view(self.database_dir, self.paths.database_view, builtin=self.settings.builtin_signatures)
+        self.paths.config.write_text(render_config(self.settings, self.paths, view))
         self.answered = False
         self.process = subprocess.Popen(
             [self.settings.binary, "--foreground", f"--config-file={self.paths.config}"],

@@ -48,6 +48,9 @@ class ClamdSettings:
     """Rendered into clamd's StreamMaxLength / MaxFileSize / MaxScanSize."""
     disable_cache: bool = False
     """clamd's DisableCache (benchmarks turn the clean-file cache off)."""
+    builtin_signatures: bool = True
+    """Load the scanner's own signatures (archives.NESTED_SIGNATURES) beside the database; off only to show what
+    ClamAV alone misses."""
     max_threads: int = 0
     """clamd's MaxThreads; 0: enough for the environment's concurrent scans (two INSTREAMs each for an encoded
     object, one for PING/VERSION)."""

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scanner.archives import nested_reason
+
 
 class ScanStatus(StrEnum):
     """Value of the `scan-status` tag."""
@@ -54,6 +56,10 @@ def verdict_from_reply(reply: str, *, encrypted_is_infected: bool = False) -> Ve
     if match is None:
         return Verdict(ScanStatus.ERROR, f"unknown-reply:{_short(reply)}")
     name = match.group("name").strip()
+    nested = nested_reason(name)
+    if nested:
+        # The scanner's own signature: an archive member (at any depth) ClamAV cannot decompress.
+        return Verdict(ScanStatus.UNSCANNABLE, nested)
     base = name.removesuffix(".UNOFFICIAL")
     if base.startswith(_LIMITS_PREFIX):
         return Verdict(ScanStatus.UNSCANNABLE, f"limits-exceeded:{base.removeprefix(_LIMITS_PREFIX)}")

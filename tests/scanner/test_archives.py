@@ -21,7 +21,7 @@ from scanner import archives
 from scanner.archives import ArchiveInspector, rar_supported
 from scanner.clamd import ClamdDaemon
 from tests.support import archive_samples as s
-from tests.support.clamd import EICAR_NAME, SIGNATURES, TESTFILE_NAME, require_binary, start_daemon
+from tests.support.clamd import EICAR_NAME, TESTFILE_NAME, require_binary, start_daemon
 
 CHUNK = 256 * 1024
 FOUND_EICAR = f"stream: {EICAR_NAME} FOUND"
@@ -33,6 +33,14 @@ def inspect(data: bytes, *, rar: bool = True, chunk: int = CHUNK, ranged: bool =
     for start in range(0, len(data), chunk):
         inspector.feed(data[start : start + chunk])
     return inspector.finish(len(data), (lambda a, b: data[a:b]) if ranged else None)
+
+
+@pytest.fixture(scope="module")
+def clamd_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdDaemon]:
+    """ClamAV alone (without the scanner's own signatures): what these tests show it misses."""
+    daemon = start_daemon(tmp_path_factory.mktemp("plain-clamd"), builtin_signatures=False)
+    yield daemon
+    daemon.stop()
 
 
 def scan(daemon: ClamdDaemon, data: bytes) -> str:
@@ -483,13 +491,9 @@ def test_clamd_without_unrar_misses_rar_and_rar_supported_says_so(
 
 @pytest.fixture(scope="module")
 def nested_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdDaemon]:
-    """clamd on the test signatures plus archives.NESTED_SIGNATURES."""
-    database = tmp_path_factory.mktemp("nested-db")
-    for path in SIGNATURES.iterdir():
-        shutil.copy(path, database / path.name)
-    for name, text in archives.NESTED_SIGNATURES.items():
-        (database / name).write_text(text)
-    daemon = start_daemon(tmp_path_factory.mktemp("nested-clamd"), database_dir=database)
+    """clamd as the scanner runs it: the test signatures plus archives.NESTED_SIGNATURES (clamd.database_view)."""
+    daemon = start_daemon(tmp_path_factory.mktemp("nested-clamd"))
+    assert set(archives.NESTED_SIGNATURES) <= {p.name for p in daemon.paths.database_view.iterdir()}
     yield daemon
     daemon.stop()
 

@@ -30,7 +30,11 @@ def require_binary(name: str) -> str:
 
 
 def start_daemon(
-    work_dir: Path, *, max_object_bytes: int = 64 * 1024**2, database_dir: Path = SIGNATURES
+    work_dir: Path,
+    *,
+    max_object_bytes: int = 64 * 1024**2,
+    database_dir: Path = SIGNATURES,
+    builtin_signatures: bool = True,
 ) -> ClamdDaemon:
     """Start clamd on `database_dir` and wait until it answers PING."""
     settings = ClamdSettings(
@@ -40,6 +44,7 @@ def start_daemon(
         start_timeout_s=60,
         scan_timeout_s=30,
         max_object_bytes=max_object_bytes,
+        builtin_signatures=builtin_signatures,
     )
     daemon = ClamdDaemon(settings, chunk_bytes=256 * 1024)
     daemon.start()
