@@ -77,9 +77,11 @@ RESIDUAL_SILENT: Final = ("MaxRecHWP3", "PCREMatchLimit", "PCRERecMatchLimit")
 
 
 def scan_time_ms(settings: ClamdSettings) -> int:
-    """clamd's MaxScanTime: ClamAV's default, but below the client's socket timeout, so that a slow scan ends as
-    the Heuristics.Limits.Exceeded.MaxScanTime alert (UNSCANNABLE) rather than a broken connection."""
-    return max(1_000, min(CLAMD_DEFAULT_MAX_SCAN_TIME_MS, int(settings.scan_timeout_s * 900)))
+    """clamd's MaxScanTime: 90% of the client's socket timeout (which the stack derives from the function's
+    timeout), so that a large object may use the time the invocation has, and a scan that still runs too long ends
+    as the Heuristics.Limits.Exceeded.MaxScanTime alert (UNSCANNABLE) rather than a broken connection. (ClamAV's
+    own default, 120 s, would cut off objects of a few hundred MiB at the official database's scan rates.)"""
+    return max(1_000, int(settings.scan_timeout_s * 900))
 
 
 def limit_values(settings: ClamdSettings) -> dict[str, int]:
