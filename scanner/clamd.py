@@ -69,11 +69,18 @@ def database_view(source: Path, view: Path, *, builtin: bool = True) -> Path:
     """The directory clamd loads: every file of `source` (linked, not copied: the official set is ~140 MB) and the
     scanner's own signatures (archives.NESTED_SIGNATURES: archive members ClamAV cannot decompress, at any depth),
     whatever set is in use: the image's, a published one, the test signatures."""
+    files = (
+        [p for p in sorted(source.iterdir()) if p.is_file() and p.name not in NESTED_SIGNATURES]
+        if source.is_dir()
+        else []
+    )
+    if not files:
+        # Fail closed: clamd on the scanner's own signatures alone would answer OK for everything.
+        raise ClamdStartError(f"no signature database in {source}")
     shutil.rmtree(view, ignore_errors=True)
     view.mkdir(parents=True)
-    for path in sorted(source.iterdir()):
-        if path.is_file() and path.name not in NESTED_SIGNATURES:
-            (view / path.name).symlink_to(path.resolve())
+    for path in files:
+        (view / path.name).symlink_to(path.resolve())
     for name, text in NESTED_SIGNATURES.items() if builtin else ():
         (view / name).write_text(text)
     return view

@@ -178,7 +178,13 @@ class ScannerRuntime:
         base = self.settings.clamd.work_dir
         settings = dataclasses.replace(self.daemon.settings, work_dir=base.parent / f"{base.name}-{self._generation}")
         daemon = ClamdDaemon(settings, self.settings.stream_chunk_bytes)
-        daemon.start(staged.directory)
+        try:
+            daemon.start(staged.directory)
+        except (ClamdStartError, OSError) as err:
+            assert self.definitions is not None
+            self.definitions.reject(staged, self.daemon.database_dir, err)
+            shutil.rmtree(settings.work_dir, ignore_errors=True)
+            return
         self._next = (staged, daemon)
         logger.info("loading newer definitions beside the running clamd", extra={"directory": str(staged.directory)})
 

@@ -88,7 +88,12 @@ def test_start_failure_is_reported_with_the_cause(tmp_path: Path) -> None:
         start_timeout_s=20,
     )
     daemon = ClamdDaemon(settings, 256 * 1024)
-    daemon.start()
+    with pytest.raises(ClamdStartError, match="no signature database in"):
+        daemon.start()
+    assert daemon.process is None, "never started on the scanner's own signatures alone"
+    (tmp_path / "broken-db").mkdir()
+    (tmp_path / "broken-db" / "broken.ndb").write_text("Broken:0:*:zz-not-hex\n")
+    daemon.start(tmp_path / "broken-db")
     with pytest.raises(ClamdStartError, match="clamd exited with code"):
         daemon.wait_ready()
     daemon.stop()
