@@ -52,7 +52,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends 'python3-venv=3.11.*' \
  && rm -rf /var/lib/apt/lists/*
 COPY scanner/requirements.txt /tmp/requirements.txt
-# The CA bundle arrives as a build secret for TLS through a proxy (podman build --secret id=ca,src=...):
+# The CA bundle arrives as a build secret for TLS through a proxy (podman build --secret id=ca,src=...; the
+# Pulumi program passes the stack's imageBuildCaFile):
 # it is visible to this RUN only and never lands in a layer. Without it pip uses its own CA store.
 # Byte-code is compiled as unchecked hash-based .pyc files: valid whatever the files' mtimes after COPY,
 # and never rewritten, since the filesystem is read-only at run time.
@@ -71,7 +72,8 @@ RUN rm -f /var/task/scanner/requirements.txt \
 
 # ---------------------------------------------------------------------------------------------------
 # signatures: the ClamAV database for /var/lib/clamav. With SIGNATURES_DIR empty, freshclam downloads the
-# current database (change DEFINITIONS_STAMP, e.g. to the date, to refresh a cached layer); otherwise the
+# current database (change DEFINITIONS_STAMP, e.g. to the date, to refresh a cached layer; the Pulumi program
+# passes the stack's definitionsStamp, by default the date when the baked database is the only one); otherwise the
 # signature files in that directory of the build context are copied (.dockerignore lets tests/signatures in).
 FROM base AS signatures
 ARG SIGNATURES_DIR=

@@ -1,5 +1,17 @@
 """S3 ClamAV scanner: typed stack config in, components wired together, outputs exported."""
 
+import sys
+
+# Before any import that needs 3.11 (StrEnum, typing): Pulumi.yaml cannot pin the interpreter of a pip toolchain.
+if sys.version_info < (3, 11):  # noqa: UP036 - this check is for the interpreters the rest of the code rejects
+    sys.exit(
+        f"s3-clamav-scanner needs Python 3.11 or newer; this is {sys.version.split()[0]}. "
+        "Create the virtualenv with it: python3.11 -m venv .venv && .venv/bin/pip install -r requirements.txt"
+    )
+
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
@@ -10,17 +22,15 @@ from infra import (
     DefinitionsArgs,
     ExecutionRole,
     FindingsTopic,
-    HardenedBucket,
-    HardenedBucketArgs,
     InfectedAction,
+    Quarantine,
+    QuarantineArgs,
     ScannerAlarms,
     ScannerFunction,
     ScannerFunctionArgs,
     ScannerImage,
     ScannerImageArgs,
     UploadBuckets,
-    policies,
-    writers_only_policy,
 )
 from infra import config as stack_config
 
@@ -31,20 +41,34 @@ account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 
 findings = FindingsTopic("findings", partition=partition, account_id=account_id, email=config.findings_email, tags=tags)
-image = ScannerImage("scanner-image", ScannerImageArgs(tags=tags, keep_images=config.image_retention_count))
+image = ScannerImage(
+    "scanner-image",
+    ScannerImageArgs(
+        tags=tags,
+        keep_images=config.image_retention_count,
+        definitions_stamp=config.image_definitions_stamp(datetime.now(UTC).date()),
+        ca_bundle=Path(config.image_build_ca_file).read_text() if config.image_build_ca_file else None,
+        partition=partition,
+        region=region,
+        account_id=account_id,
+    ),
+)
 scanner_role = ExecutionRole("scanner", description="ClamAV S3 scanner", tags=tags)
 privileged = [scanner_role.arn, *config.admin_role_arns]
 
 quarantine = None
 if config.infected_action is InfectedAction.QUARANTINE:
-    quarantine = HardenedBucket(
+    quarantine = Quarantine(
         "quarantine",
-        HardenedBucketArgs(
+        QuarantineArgs(
             tags=tags,
+            partition=partition,
+            account_id=account_id,
+            privileged_arns=privileged,
+            admin_role_arns=config.admin_role_arns,
+            retention_days=config.quarantine_retention_days,
             bucket_name=config.quarantine_bucket_name,
-            expiration_days=config.quarantine_retention_days,
-            noncurrent_days=config.quarantine_retention_days,
-            policy=writers_only_policy(policies.quarantine_bucket_policy, partition, privileged),
+            customer_key=config.quarantine_kms_key,
         ),
     )
 
@@ -74,8 +98,11 @@ scanner = ScannerFunction(
         partition=partition,
         region=region,
         tags=tags,
-        quarantine_bucket=quarantine.name if quarantine else None,
+        quarantine_bucket=quarantine.bucket_name if quarantine else None,
         definitions_bucket=definitions.bucket_name if definitions else None,
+        allow_list_table=quarantine.table_name if quarantine else None,
+        allow_list_table_arn=quarantine.table_arn if quarantine else None,
+        quarantine_key_arn=quarantine.key_arn if quarantine else None,
     ),
 )
 triggers = [
@@ -93,10 +120,11 @@ alarms = ScannerAlarms(
     function_name=scanner.function.name,
     dead_letter_queue_name=scanner.dead_letter_queue.name,
     topic_arn=findings.arn,
-    definitions=(
-        DefinitionsAgeAlarm(config.definitions_max_age_hours, config.definitions_interval_seconds)
-        if definitions
-        else None
+    # The baked database is watched too: the scanner reports its age when the bucket has none.
+    definitions=DefinitionsAgeAlarm(
+        config.definitions_max_age_hours,
+        config.definitions_interval_seconds if definitions else None,
+        updates=definitions is not None,
     ),
     tags=tags,
 )
@@ -106,7 +134,8 @@ pulumi.export("functionArn", scanner.function.arn)
 pulumi.export("imageRef", image.ref)
 pulumi.export("imageUri", image.image_uri)
 pulumi.export("uploadBuckets", pulumi.Output.all(*[t.name for t in uploads.targets]))
-pulumi.export("quarantineBucket", quarantine.name if quarantine else None)
+pulumi.export("quarantineBucket", quarantine.bucket_name if quarantine else None)
+pulumi.export("allowListTable", quarantine.table_name if quarantine else None)
 pulumi.export("findingsTopicArn", findings.arn)
 pulumi.export("deadLetterQueueUrl", scanner.dead_letter_queue.url)
 pulumi.export("definitionsBucket", definitions.bucket_name if definitions else None)

@@ -6,6 +6,7 @@ from infra.config import ConfigError, InfectedAction, StackConfig, UploadBucket
 from infra.definitions import Definitions, DefinitionsArgs
 from infra.findings import FindingsTopic
 from infra.image import ScannerImage, ScannerImageArgs
+from infra.quarantine import Quarantine, QuarantineArgs
 from infra.roles import ExecutionRole
 from infra.scanner_function import ScannerFunction, ScannerFunctionArgs
 from infra.trigger import BucketTrigger
@@ -22,6 +23,8 @@ __all__ = [
     "HardenedBucket",
     "HardenedBucketArgs",
     "InfectedAction",
+    "Quarantine",
+    "QuarantineArgs",
     "ScannerAlarms",
     "ScannerFunction",
     "ScannerFunctionArgs",

@@ -20,7 +20,9 @@ class DefinitionsAgeAlarm:
 
     max_age_hours: int
     interval_seconds: int | None
-    """Seconds between updater runs (None for a cron schedule)."""
+    """Seconds between updater runs (None for a cron schedule, or the baked database)."""
+    updates: bool = True
+    """An updater publishes on a schedule, so ages arrive on time; with the baked database only scans report one."""
 
     @property
     def period_seconds(self) -> int:
@@ -63,6 +65,7 @@ class ScannerAlarms(pulumi.ComponentResource):
             period: int,
             threshold: float,
             missing_data: str,
+            insufficient_data_actions: bool = False,
         ) -> aws.cloudwatch.MetricAlarm:
             return aws.cloudwatch.MetricAlarm(
                 f"{name}-{role}",
@@ -78,6 +81,7 @@ class ScannerAlarms(pulumi.ComponentResource):
                 treat_missing_data=missing_data,
                 alarm_actions=[topic_arn],
                 ok_actions=[topic_arn],
+                insufficient_data_actions=[topic_arn] if insufficient_data_actions else None,
                 tags=dict(tags),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -118,15 +122,19 @@ class ScannerAlarms(pulumi.ComponentResource):
         )
         self.definitions_age = None
         if definitions is not None:
+            # "missing": a period without a report is INSUFFICIENT_DATA, not ALARM. A new alarm starts there (no
+            # false alarm before the first run); with an updater, a report that stops coming is notified.
             self.definitions_age = alarm(
                 "definitions-age",
-                f"Virus definitions are older than {definitions.max_age_hours} hours, or their age is not reported",
+                f"Virus definitions are older than {definitions.max_age_hours} hours"
+                + (" (INSUFFICIENT_DATA: their age is not reported)" if definitions.updates else ""),
                 namespace=constants.METRICS_NAMESPACE,
                 metric=constants.METRIC_DEFINITIONS_AGE,
                 dimensions={"service": constants.POWERTOOLS_SERVICE},
                 statistic="Maximum",
                 period=definitions.period_seconds,
                 threshold=definitions.max_age_hours,
-                missing_data="breaching",
+                missing_data="missing",
+                insufficient_data_actions=definitions.updates,
             )
         self.register_outputs({})

@@ -32,6 +32,11 @@ class HardenedBucketArgs:
     """Let ``pulumi destroy`` empty the bucket (only for content that can be rebuilt)."""
     abort_multipart_days: int = 7
     """Days after which incomplete multipart uploads are removed."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Default encryption with this customer-managed key (SSE-KMS, with an S3 Bucket Key); None: SSE-S3."""
+    retain_on_delete: bool = False
+    """Keep the bucket and every protection on it when Pulumi deletes them (``destroy``, a rename, a config change):
+    content that must not be left unprotected, nor silently lost."""
 
 
 class HardenedBucket(pulumi.ComponentResource):
@@ -45,7 +50,10 @@ class HardenedBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HardenedBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("s3clamav:storage:HardenedBucket", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Retained children outlive the program: Pulumi never deletes the policy, public access block, ownership,
+        # encryption or lifecycle before failing on a non-empty bucket.
+        retain = args.retain_on_delete or None
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=retain)
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
@@ -74,11 +82,8 @@ class HardenedBucket(pulumi.ComponentResource):
             bucket=bucket_id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    ),
+                    apply_server_side_encryption_by_default=_default_encryption(args.kms_key_arn),
+                    bucket_key_enabled=True if args.kms_key_arn is not None else None,
                 )
             ],
             opts=child,
@@ -94,7 +99,7 @@ class HardenedBucket(pulumi.ComponentResource):
             bucket=bucket_id,
             rules=_lifecycle_rules(args),
             # Noncurrent-version rules need versioning in place first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning], retain_on_delete=retain),
         )
         self.policy = None
         if args.policy is not None:
@@ -103,11 +108,25 @@ class HardenedBucket(pulumi.ComponentResource):
                 bucket=bucket_id,
                 policy=args.policy(self.bucket.bucket),
                 # S3 rejects policy writes that race the public access block and ownership settings.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[public_access, ownership], retain_on_delete=retain
+                ),
             )
         self.name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"name": self.name, "arn": self.arn})
+
+
+def _default_encryption(
+    kms_key_arn: pulumi.Input[str] | None,
+) -> aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs:
+    if kms_key_arn is None:
+        return aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="AES256"
+        )
+    return aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+    )
 
 
 def _lifecycle_rules(args: HardenedBucketArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
@@ -139,6 +158,15 @@ def _lifecycle_rules(args: HardenedBucketArgs) -> list[aws.s3.BucketLifecycleCon
                 status="Enabled",
                 filter=everything,
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expiration_days),
+            )
+        )
+        # Expiring a version leaves a delete marker; once the version behind it is gone, so is the marker.
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="remove-expired-delete-markers",
+                status="Enabled",
+                filter=everything,
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
             )
         )
     return rules

@@ -7,7 +7,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -55,6 +57,20 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_CRON_DAILY = re.compile(r"^cron\(\S+ \S+ [*?] \* [*?] \*\)$")
+"""A cron() that fires at least once a day: any minutes and hours, every day of every month and year."""
+# S3 notification filters take URL-encoded values while IAM resource ARNs take the raw key (where "*" and "?" are
+# wildcards): only characters both read the same way are accepted (S3's "safe characters" without "*").
+_FILTER_VALUE = re.compile(r"^[A-Za-z0-9!_.'()/-]*$")
+_STAMP = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
+RESERVED_TAG_KEYS = ("app", "pulumi-stack")
+"""Tags the program sets itself; the deployer policy scopes KMS permissions by ``app``."""
+MAX_DEFINITIONS_INTERVAL_SECONDS = 12 * 3600
+"""The age alarm's period is twice the update interval and CloudWatch evaluates at most a day."""
+CLAMD_TIMEOUT_HEADROOM_FRACTION = 0.1
+MIN_CLAMD_TIMEOUT_HEADROOM_SECONDS = 10
+MAX_CLAMD_START_TIMEOUT_SECONDS = 120
+AUTO_STAMP = "auto"
 
 
 class ConfigError(ValueError):
@@ -92,6 +108,12 @@ class UploadBucket:
         if pattern.count("*") > 1:
             raise ConfigError(f"{key}: {entry!r} has more than one '*' (S3 filters are one prefix and one suffix)")
         prefix, star, suffix = pattern.partition("*")
+        for part, value in (("prefix", prefix), ("suffix", suffix)):
+            if not _FILTER_VALUE.match(value):
+                raise ConfigError(
+                    f"{key}: the {part} {value!r} has characters S3 notification filters would need URL-encoded "
+                    "(and IAM would read differently); use letters, digits and ! - _ . ' ( ) /"
+                )
         return cls(name=name, prefix=prefix or None, suffix=(suffix if star else None) or None)
 
 
@@ -125,6 +147,12 @@ class StackConfig:
     definitions_mirror_url: str = constants.DEFAULT_DEFINITIONS_MIRROR_URL
     definitions_check_minutes: int = 15
     definitions_max_age_hours: int = 24
+    quarantine_kms_key: bool = False
+    """Encrypt the quarantine bucket (and the allow-list table) with a customer-managed KMS key of the stack."""
+    definitions_stamp: str = AUTO_STAMP
+    """Build argument DEFINITIONS_STAMP: a new value re-runs freshclam in the image build."""
+    image_build_ca_file: str | None = None
+    """PEM bundle handed to the image build as secret ``ca`` (TLS-intercepting proxies)."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -137,6 +165,29 @@ class StackConfig:
     def managed_upload_bucket(self) -> bool:
         """True when no bucket is attached and the program creates the upload bucket."""
         return not self.upload_buckets
+
+    @property
+    def clamd_timeout_headroom_seconds(self) -> int:
+        """Time kept free at the end of an invocation to tag ERROR and publish the finding after an overrun."""
+        return max(MIN_CLAMD_TIMEOUT_HEADROOM_SECONDS, -(-self.timeout_seconds // 10))
+
+    @property
+    def clamd_start_timeout_seconds(self) -> int:
+        """How long the scanner waits for clamd to load: half of what the headroom leaves, at most 120 s."""
+        budget = self.timeout_seconds - self.clamd_timeout_headroom_seconds
+        return min(MAX_CLAMD_START_TIMEOUT_SECONDS, budget // 2)
+
+    @property
+    def clamd_scan_timeout_seconds(self) -> int:
+        """How long one INSTREAM exchange may take: the rest, so a cold start plus a scan ends before Lambda's kill."""
+        return self.timeout_seconds - self.clamd_timeout_headroom_seconds - self.clamd_start_timeout_seconds
+
+    def image_definitions_stamp(self, today: date) -> str:
+        """DEFINITIONS_STAMP for the image build. ``auto``: the UTC date when the baked database is the only one
+        (a deploy on a new day bakes fresh definitions), else empty (the bucket keeps them fresh)."""
+        if self.definitions_stamp != AUTO_STAMP:
+            return self.definitions_stamp
+        return "" if self.definitions_updates else today.isoformat()
 
     @property
     def definitions_interval_seconds(self) -> int | None:
@@ -194,6 +245,9 @@ class StackConfig:
             definitions_mirror_url=_string(raw, "definitionsMirrorUrl", constants.DEFAULT_DEFINITIONS_MIRROR_URL),
             definitions_check_minutes=_int(raw, "definitionsCheckMinutes", 15),
             definitions_max_age_hours=_int(raw, "definitionsMaxAgeHours", 24),
+            quarantine_kms_key=_bool(raw, "quarantineKmsKey", False),
+            definitions_stamp=_string(raw, "definitionsStamp", AUTO_STAMP),
+            image_build_ca_file=_string(raw, "imageBuildCaFile", "") or None,
         )
 
 
@@ -221,6 +275,9 @@ CONFIG_KEYS = (
     "definitionsMirrorUrl",
     "definitionsCheckMinutes",
     "definitionsMaxAgeHours",
+    "quarantineKmsKey",
+    "definitionsStamp",
+    "imageBuildCaFile",
 )
 """Every key of the project's config namespace, as documented in Pulumi.yaml."""
 
@@ -297,6 +354,10 @@ def _validate(c: StackConfig) -> None:
             f"({', '.join(map(str, LOG_RETENTION_DAYS))})"
         )
     _range("imageRetentionCount", c.image_retention_count, 1, 1000)
+    if c.clamd_start_timeout_seconds < 10:
+        raise ConfigError(f"timeoutSeconds={c.timeout_seconds} leaves clamd less than 10 s to start")
+    if c.image_build_ca_file is not None:
+        _validate_ca_file(c.image_build_ca_file)
     _validate_definitions(c)
 
 
@@ -315,17 +376,38 @@ def _validate_definitions(c: StackConfig) -> None:
         )
     if rate and int(rate.group(1)) < 1:
         raise ConfigError(f"definitionsSchedule={schedule!r}: the rate must be at least 1")
+    interval = c.definitions_interval_seconds
+    if c.definitions_updates and interval is not None and interval > MAX_DEFINITIONS_INTERVAL_SECONDS:
+        raise ConfigError(
+            f"definitionsSchedule={schedule!r} runs less often than every 12 hours: the age alarm looks at twice "
+            "the interval and CloudWatch evaluates at most a day, so it would fire between runs"
+        )
+    if c.definitions_updates and not rate and not _CRON_DAILY.match(schedule):
+        raise ConfigError(
+            f"definitionsSchedule={schedule!r}: a cron() schedule must run every day (day-of-month, month, "
+            "day-of-week and year '*' or '?'), or the age alarm, which looks at one day, would fire between runs"
+        )
+    if not _STAMP.match(c.definitions_stamp):
+        raise ConfigError(f"definitionsStamp={c.definitions_stamp!r}: up to 64 letters, digits and . _ : - (or 'auto')")
     url = urlparse(c.definitions_mirror_url)
     if url.scheme not in {"http", "https"} or not url.netloc:
         raise ConfigError(f"definitionsMirrorUrl={c.definitions_mirror_url!r} is not an http(s) URL")
     _range("definitionsCheckMinutes", c.definitions_check_minutes, 1, 1440)
     _range("definitionsMaxAgeHours", c.definitions_max_age_hours, 1, 24 * 30)
-    interval = c.definitions_interval_seconds
     if c.definitions_updates and interval is not None and c.definitions_max_age_hours * 3600 <= interval:
         raise ConfigError(
             f"definitionsMaxAgeHours={c.definitions_max_age_hours} must exceed the time between "
             f"updates ({schedule}), or the age alarm would always fire"
         )
+
+
+def _validate_ca_file(path: str) -> None:
+    try:
+        text = Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError as err:
+        raise ConfigError(f"imageBuildCaFile={path!r} cannot be read ({err.strerror})") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(f"imageBuildCaFile={path!r} holds no PEM certificate")
 
 
 def _range(key: str, value: int, low: int, high: int, why: str = "") -> None:
@@ -397,6 +479,8 @@ def _tags(raw: Mapping[str, Any], key: str) -> dict[str, str]:
             )
         if name in tags:
             raise ConfigError(f"{key}[{i}]: tag {name!r} is given twice")
+        if name in RESERVED_TAG_KEYS:
+            raise ConfigError(f"{key}[{i}]: tag {name!r} is set by the program itself")
         tags[name] = value
     if len(tags) > 45:
         raise ConfigError(f"{key}: {len(tags)} tags; AWS allows 50 per resource and the program adds its own")

@@ -23,6 +23,9 @@ UPDATER_TIMEOUT_SECONDS = 900
 UPDATER_EPHEMERAL_MB = 4096
 """Room for the downloaded databases (main.cvd alone is ~170 MB) and their verified copies."""
 SUPERSEDED_DEFINITIONS_DAYS = 7
+UPDATER_ASYNC_RETRIES = 0
+"""EventBridge invokes asynchronously; Lambda's default 2 retries would hit the CDN again within minutes and deepen
+its rate-limit cool-down. The next scheduled run is the retry."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Definitions(pulumi.ComponentResource):
     rule: aws.cloudwatch.EventRule
     target: aws.cloudwatch.EventTarget
     permission: aws.lambda_.Permission
+    invoke_config: aws.lambda_.FunctionEventInvokeConfig
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
 
@@ -107,6 +111,12 @@ class Definitions(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
         )
+        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-updater-async",
+            function_name=self.function.name,
+            maximum_retry_attempts=UPDATER_ASYNC_RETRIES,
+            opts=child,
+        )
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-schedule",
             description="Runs the ClamAV definitions updater",
@@ -126,6 +136,6 @@ class Definitions(pulumi.ComponentResource):
             f"{name}-schedule-target",
             rule=self.rule.name,
             arn=self.function.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission, self.invoke_config]),
         )
         self.register_outputs({"bucket": self.bucket_name, "updaterFunctionName": self.function.name})

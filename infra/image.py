@@ -28,15 +28,25 @@ class ScannerImageArgs:
     """Build context, relative to the project directory."""
     dockerfile: str = "Dockerfile"
     """Dockerfile, relative to the project directory."""
+    definitions_stamp: str = ""
+    """Build argument DEFINITIONS_STAMP: a new value makes the build download fresh definitions."""
+    ca_bundle: str | None = None
+    """PEM text handed to the build as secret ``ca`` (the Dockerfile's pip trusts it behind a TLS proxy)."""
+    partition: pulumi.Input[str] = "aws"
+    region: pulumi.Input[str] = ""
+    account_id: pulumi.Input[str] = ""
+    """Where the functions that may pull the image live (the repository policy names them)."""
 
 
 class ScannerImage(pulumi.ComponentResource):
     """ECR repository (scan on push, immutable tags, lifecycle) and the linux/amd64 image pushed to it."""
 
     repository: aws.ecr.Repository
+    repository_policy: aws.ecr.RepositoryPolicy
     image: docker_build.Image
     image_uri: pulumi.Output[str]
-    """``<repository>@sha256:...``: pinned by digest, so every new image redeploys the functions."""
+    """``<repository>@sha256:...``: pinned by digest, so every new image redeploys the functions. It depends on the
+    repository policy too, so a function using it is created only once Lambda may pull the image."""
     ref: pulumi.Output[str]
 
     def __init__(self, name: str, args: ScannerImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -60,6 +70,14 @@ class ScannerImage(pulumi.ComponentResource):
             policy=json.dumps(policies.ecr_lifecycle_policy(args.keep_images)),
             opts=child,
         )
+        self.repository_policy = aws.ecr.RepositoryPolicy(
+            f"{name}-repository-policy",
+            repository=self.repository.name,
+            policy=pulumi.Output.all(args.partition, args.region, args.account_id).apply(
+                lambda v: json.dumps(policies.ecr_repository_policy(partition=v[0], region=v[1], account_id=v[2]))
+            ),
+            opts=child,
+        )
         token = aws.ecr.get_authorization_token_output(
             registry_id=self.repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
@@ -68,6 +86,8 @@ class ScannerImage(pulumi.ComponentResource):
             context=docker_build.BuildContextArgs(location=args.context),
             dockerfile=docker_build.DockerfileArgs(location=args.dockerfile),
             platforms=[docker_build.Platform.LINUX_AMD64],
+            build_args={"DEFINITIONS_STAMP": args.definitions_stamp},
+            secrets={"ca": pulumi.Output.secret(args.ca_bundle)} if args.ca_bundle is not None else None,
             tags=[self.repository.repository_url.apply(lambda url: f"{url}:{DEPLOY_TAG}")],
             # One registry export of a single-platform build, in Docker media types: a plain image manifest, no
             # index. The provider's embedded buildx adds no provenance attestation (which would wrap the image in
@@ -84,6 +104,8 @@ class ScannerImage(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        self.image_uri = pulumi.Output.concat(self.repository.repository_url, "@", self.image.digest)
+        self.image_uri = pulumi.Output.all(
+            self.repository.repository_url, self.image.digest, self.repository_policy.id
+        ).apply(lambda v: f"{v[0]}@{v[1]}")
         self.ref = self.image.ref
         self.register_outputs({"imageUri": self.image_uri, "ref": self.ref})

@@ -49,8 +49,33 @@ OBJECT_WRITES = (
     "s3:DeleteObjectTagging",
     "s3:DeleteObjectVersionTagging",
 )
+# Quarantined malware and the original (possibly sensitive) content: nobody but the scanner and admins reads it.
+OBJECT_READS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectVersionAttributes",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:GetObjectVersionForReplication",
+    "s3:GetObjectTorrent",
+    "s3:GetObjectVersionTorrent",
+    "s3:RestoreObject",
+)
 KMS_USE = ("kms:Decrypt", "kms:GenerateDataKey")
 LOG_WRITES = ("logs:CreateLogStream", "logs:PutLogEvents")
+# The scanner looks a released SHA-256 up; `scanner quarantine release` (an admin role) writes it.
+ALLOW_LIST_READS = ("dynamodb:GetItem", "dynamodb:Query")
+# Every way to write an item, PartiQL included (TransactWriteItems is authorised as the Put/Update/Delete inside it).
+ALLOW_LIST_WRITES = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,19 @@ LINT_WAIVERS: Mapping[str, tuple[LintWaiver, ...]] = {
     ),
     "findings_key_policy": (
         LintWaiver("RESOURCE_STAR", "in a key policy, Resource '*' means 'this key'; AWS accepts nothing else"),
+    ),
+    "quarantine_key_policy": (
+        LintWaiver("RESOURCE_STAR", "in a key policy, Resource '*' means 'this key'; AWS accepts nothing else"),
+    ),
+    "deployer_policy": (
+        LintWaiver(
+            "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+            "writing the policies and lifecycle of the stack's buckets is the deployer's job; the quarantine "
+            "policy it writes denies everyone, the deployer included, the objects",
+        ),
+    ),
+    "ecr_repository_policy": (
+        LintWaiver("MALFORMED", "a repository policy has no Resource element: the repository it is set on is it"),
     ),
 }
 """Findings that parliament reports but AWS requires, keyed by the policy function's name."""
@@ -110,8 +148,17 @@ def scanner_policy(
     log_group_arn: str,
     kms_key_arns: Sequence[str] = (),
     definitions_bucket: str | None = None,
+    allow_list_table_arn: str | None = None,
+    quarantine_key_arn: str | None = None,
 ) -> Policy:
-    """Inline policy of the scanner: exactly what scanning, tagging and the configured action need."""
+    """Inline policy of the scanner: exactly what scanning, tagging and the configured action need.
+
+    S3 calls and the actions they need: GetObject/HeadObject (``ChecksumMode=ENABLED`` too) -> s3:GetObject(Version);
+    the conditional ``DeleteObject`` with ``If-Match`` -> s3:DeleteObject(Version) and s3:GetObject; ``CopyObject``
+    into quarantine (``ChecksumAlgorithm=SHA256``, tags copied or replaced) -> s3:GetObject(Version) and
+    s3:GetObject(Version)Tagging on the source, s3:PutObject and s3:PutObjectTagging on the target; provenance
+    records under ``_records/`` -> s3:PutObject / s3:GetObject on the quarantine bucket.
+    """
     upload_objects = [objects_arn(partition, u.name, u.prefix) for u in uploads]
     upload_buckets = list(dict.fromkeys(bucket_arn(partition, u.name) for u in uploads))
     statements: list[Statement] = [
@@ -128,6 +175,21 @@ def scanner_policy(
         statements.append(_allow("WriteQuarantine", QUARANTINE_WRITE, [objects_arn(partition, quarantine_bucket)]))
         # Before copying, the scanner HEADs the target: without ListBucket S3 answers 403, not 404, for a new key.
         statements.append(_allow("ListQuarantine", ["s3:ListBucket"], [bucket_arn(partition, quarantine_bucket)]))
+        if not allow_list_table_arn:
+            raise ValueError("action quarantine needs the allow-list table")
+        statements.append(_allow("ReadAllowList", ALLOW_LIST_READS, [allow_list_table_arn]))
+        if quarantine_key_arn:
+            # CopyObject into an SSE-KMS bucket needs GenerateDataKey; reading a copy, a record or (with
+            # ChecksumMode) its checksum needs Decrypt. Through S3 only.
+            statements.append(
+                _allow("UseQuarantineKey", KMS_USE, [quarantine_key_arn], _via(f"s3.{region}.amazonaws.com"))
+            )
+            # The allow-list table is encrypted with the same key: reading items decrypts through DynamoDB.
+            statements.append(
+                _allow(
+                    "ReadAllowListKey", ["kms:Decrypt"], [quarantine_key_arn], _via(f"dynamodb.{region}.amazonaws.com")
+                )
+            )
     if definitions_bucket:
         statements.append(_allow("ReadDefinitions", READ_DEFINITIONS, [objects_arn(partition, definitions_bucket)]))
         # A manifest not yet published must read as 404 (not 403): that needs ListBucket.
@@ -161,29 +223,37 @@ def updater_policy(*, partition: str, definitions_bucket: str, log_group_arn: st
 
 
 def quarantine_bucket_policy(*, partition: str, bucket: str, writer_arns: Sequence[str]) -> Policy:
-    """TLS only; nobody but the writers (the scanner role, admins) may write, tag or delete quarantined objects."""
+    """TLS only; nobody but the writers (the scanner role, admins) may read, write, tag or delete quarantined objects.
+
+    The read deny overrides any identity policy of the account (``ReadOnlyAccess`` grants s3:GetObject on ``*``).
+    Listing stays with IAM: Pulumi reads the bucket with HeadBucket, which S3 authorises as s3:ListBucket.
+    """
+    objects = [objects_arn(partition, bucket)]
     return {
         "Version": VERSION,
         "Statement": [
             _deny_insecure_transport(partition, bucket),
-            _deny_unless_principal(
-                "DenyWritesExceptScanner",
-                (*OBJECT_WRITES, *DELETE_OBJECTS),
-                [objects_arn(partition, bucket)],
-                writer_arns,
-            ),
+            _deny_unless_principal("DenyWritesExceptScanner", (*OBJECT_WRITES, *DELETE_OBJECTS), objects, writer_arns),
+            _deny_unless_principal("DenyReadsExceptScanner", OBJECT_READS, objects, writer_arns),
         ],
     }
 
 
 def definitions_bucket_policy(*, partition: str, bucket: str, writer_arns: Sequence[str]) -> Policy:
-    """TLS only; nobody but the updater role (and admins) may publish definitions."""
+    """TLS only; nobody but the updater role (and admins) may publish or delete definitions.
+
+    ``force_destroy`` still empties the bucket on ``pulumi destroy``: the policy depends on the bucket, so the engine
+    deletes it first.
+    """
     return {
         "Version": VERSION,
         "Statement": [
             _deny_insecure_transport(partition, bucket),
             _deny_unless_principal(
-                "DenyWritesExceptUpdater", OBJECT_WRITES, [objects_arn(partition, bucket)], writer_arns
+                "DenyWritesExceptUpdater",
+                (*OBJECT_WRITES, *DELETE_OBJECTS),
+                [objects_arn(partition, bucket)],
+                writer_arns,
             ),
         ],
     }
@@ -216,7 +286,7 @@ def upload_bucket_policy(
             f"s3:ExistingObjectTag/{constants.TAG_STATUS}": list(constants.DOWNLOADABLE_STATUSES)
         }
         statements.append(statement)
-        statements.append(_deny_forged_scan_tags(partition, upload, exempt_arns))
+        statements += upload_tag_integrity_statements(partition, upload.name, exempt_arns)
     if not statements:
         raise ValueError("an upload bucket policy needs TLS enforcement or the download block")
     return {"Version": VERSION, "Statement": statements}
@@ -230,21 +300,61 @@ def findings_key_policy(*, partition: str, account_id: str) -> Policy:
     return {
         "Version": VERSION,
         "Statement": [
-            {
-                # The default key policy statement: delegate to IAM policies of this account.
-                "Sid": "AccountIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",  # required: in a key policy "*" is this key
-            },
+            _account_iam_policies(partition, account_id),
             {
                 "Sid": "CloudWatchAlarmsPublish",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",  # required: in a key policy "*" is this key
+                # Confused-deputy protection: only on behalf of this account's alarms.
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
+        ],
+    }
+
+
+def quarantine_key_policy(*, partition: str, account_id: str) -> Policy:
+    """Key policy of the quarantine key: IAM policies of the account decide (the scanner's grant goes through S3 and
+    DynamoDB only); no service principal is named."""
+    return {"Version": VERSION, "Statement": [_account_iam_policies(partition, account_id)]}
+
+
+def allow_list_table_policy(*, table_arn: str, admin_arns: Sequence[str]) -> Policy:
+    """Resource policy of the allow-list table: no principal but the admin roles writes an item.
+
+    Without admin roles nobody does (no release is possible until ``adminRoleArns`` names one).
+    """
+    statement: Statement = {
+        "Sid": "DenyWritesExceptAdmins",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": list(ALLOW_LIST_WRITES),
+        "Resource": [table_arn],
+    }
+    if admin_arns:
+        statement["Condition"] = {"ArnNotEquals": {"aws:PrincipalArn": list(admin_arns)}}
+    return {"Version": VERSION, "Statement": [statement]}
+
+
+def ecr_repository_policy(*, partition: str, region: str, account_id: str) -> Policy:
+    """Repository policy letting Lambda pull the image for this account's functions only.
+
+    Without it CreateFunction would add an equivalent statement itself (needing ecr:SetRepositoryPolicy, and
+    leaving a change Pulumi does not track).
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "LambdaECRImageRetrievalPolicy",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Condition": {
+                    "StringLike": {"aws:sourceArn": f"arn:{partition}:lambda:{region}:{account_id}:function:*"}
+                },
+            }
         ],
     }
 
@@ -260,6 +370,17 @@ def ecr_lifecycle_policy(keep_images: int) -> dict[str, Any]:
                 "action": {"type": "expire"},
             }
         ]
+    }
+
+
+def _account_iam_policies(partition: str, account_id: str) -> Statement:
+    """The default key policy statement: IAM policies of this account decide who uses the key."""
+    return {
+        "Sid": "AccountIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",  # required: in a key policy "*" is this key
     }
 
 
@@ -285,16 +406,34 @@ def _deny_insecure_transport(partition: str, bucket: str) -> Statement:
     }
 
 
-def _deny_forged_scan_tags(partition: str, upload: UploadBucket, exempt_arns: Sequence[str]) -> Statement:
-    """Uploaders may not write scan-* tags: a forged scan-status=CLEAN would open the download block."""
-    statement = _deny_unless_principal(
+def upload_tag_integrity_statements(partition: str, bucket: str, exempt_arns: Sequence[str]) -> list[Statement]:
+    """The statements that keep uploaders from landing an object already carrying a scan verdict.
+
+    - DenyForgedScanTags: no ``scan-*`` key in a request's tags (PutObject and CreateMultipartUpload with
+      ``x-amz-tagging``, which S3 authorises as s3:PutObject, POST uploads, PutObjectTagging).
+    - DenyForeignCopies: CopyObject's default ``TaggingDirective=COPY`` brings the source's tags with none in the
+      request, so no copy (CopyObject, UploadPartCopy) from outside this bucket. A copy inside the bucket carries only
+      tags the scanner wrote on content it scanned. ``Null`` makes the statement apply to copies only.
+    - DenyReplicatedTags: replication writes the source object's tags (s3:ReplicateTags) without a request tag.
+    The scanner and admin roles are exempt (releases copy back from quarantine).
+    """
+    forged = _deny_unless_principal(
         "DenyForgedScanTags",
         ("s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
-        [objects_arn(partition, upload.name)],
+        [objects_arn(partition, bucket)],
         exempt_arns,
     )
-    statement["Condition"]["ForAnyValue:StringLike"] = {"s3:RequestObjectTagKeys": ["scan-*"]}
-    return statement
+    forged["Condition"]["ForAnyValue:StringLike"] = {"s3:RequestObjectTagKeys": ["scan-*"]}
+    copies = _deny_unless_principal(
+        "DenyForeignCopies", ("s3:PutObject",), [objects_arn(partition, bucket)], exempt_arns
+    )
+    copies["Condition"]["Null"] = {"s3:x-amz-copy-source": "false"}
+    # The header is "<bucket>/<key>", URL-encoded, with or without a leading slash.
+    copies["Condition"]["StringNotLike"] = {"s3:x-amz-copy-source": [f"{bucket}/*", f"/{bucket}/*"]}
+    replicated = _deny_unless_principal(
+        "DenyReplicatedTags", ("s3:ReplicateTags",), [objects_arn(partition, bucket)], exempt_arns
+    )
+    return [forged, copies, replicated]
 
 
 def _deny_unless_principal(
@@ -310,3 +449,292 @@ def _deny_unless_principal(
         "Resource": list(resources),
         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(principal_arns)}},
     }
+
+
+# --- The deployer ------------------------------------------------------------------------------------------------
+# What `pulumi up`, `refresh` and `destroy` call, per resource the program registers (the provider's create, read,
+# update and delete of each, and the image push). Names are Pulumi's auto-names: "<logical name>-<7 hex>".
+DEPLOYED_BUCKETS = ("quarantine-bucket-*", "uploads-managed-bucket-*", "definitions-store-bucket-*")
+DEPLOYED_ROLES = ("scanner-role-*", "definitions-updater-role-*")
+DEPLOYED_FUNCTIONS = ("scanner-function-*", "definitions-updater-function-*")
+DEPLOYED_QUEUES = ("scanner-dlq-*",)
+DEPLOYED_TOPICS = ("findings-topic-*",)
+DEPLOYED_ALARMS = ("alarms-*",)
+DEPLOYED_RULES = ("definitions-schedule-*",)
+DEPLOYED_REPOSITORIES = ("scanner-image-repository-*",)
+DEPLOYED_TABLES = ("quarantine-allow-list-*",)
+DEPLOYED_LOG_GROUPS = ("/aws/lambda/s3-clamav-scanner-*",)
+PROGRAM_TAG = ("app", "s3-clamav-scanner")
+"""The tag every resource carries (config refuses to override it): KMS keys are named by it, having no name."""
+
+DEPLOYER_BUCKET_ACTIONS = (
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:ListBucket",  # HeadBucket
+    "s3:ListBucketVersions",  # force_destroy of the definitions bucket
+    "s3:GetBucketLocation",
+    "s3:GetBucketAcl",
+    "s3:GetBucketCORS",
+    "s3:GetBucketWebsite",
+    "s3:GetBucketLogging",
+    "s3:GetBucketRequestPayment",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketTagging",
+    "s3:PutBucketTagging",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:GetBucketOwnershipControls",
+    "s3:PutBucketOwnershipControls",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:PutBucketVersioning",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetBucketNotification",
+    "s3:PutBucketNotification",
+)
+DEPLOYER_ATTACHED_BUCKET_ACTIONS = (
+    "s3:GetBucketNotification",
+    "s3:PutBucketNotification",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+)
+DEPLOYER_ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+)
+DEPLOYER_FUNCTION_ACTIONS = (
+    "lambda:CreateFunction",
+    "lambda:DeleteFunction",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:GetRuntimeManagementConfig",
+    "lambda:ListVersionsByFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:GetFunctionConcurrency",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+    "lambda:ListTags",
+    "lambda:AddPermission",
+    "lambda:RemovePermission",
+    "lambda:GetPolicy",
+    "lambda:PutFunctionEventInvokeConfig",
+    "lambda:UpdateFunctionEventInvokeConfig",
+    "lambda:GetFunctionEventInvokeConfig",
+    "lambda:DeleteFunctionEventInvokeConfig",
+)
+DEPLOYER_QUEUE_ACTIONS = (
+    "sqs:CreateQueue",
+    "sqs:DeleteQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:TagQueue",
+    "sqs:UntagQueue",
+    "sqs:ListQueueTags",
+)
+DEPLOYER_TOPIC_ACTIONS = (
+    "sns:CreateTopic",
+    "sns:DeleteTopic",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:TagResource",
+    "sns:UntagResource",
+    "sns:ListTagsForResource",
+    "sns:Subscribe",
+)
+DEPLOYER_SUBSCRIPTION_ACTIONS = ("sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes")
+DEPLOYER_KEY_ACTIONS = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+)
+DEPLOYER_LOG_GROUP_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:DeleteRetentionPolicy",
+    "logs:TagResource",
+    "logs:UntagResource",
+    "logs:ListTagsForResource",
+    "logs:TagLogGroup",
+    "logs:ListTagsLogGroup",
+)
+DEPLOYER_ALARM_ACTIONS = (
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
+    "cloudwatch:ListTagsForResource",
+)
+DEPLOYER_RULE_ACTIONS = (
+    "events:PutRule",
+    "events:DeleteRule",
+    "events:DescribeRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:ListTargetsByRule",
+    "events:TagResource",
+    "events:UntagResource",
+    "events:ListTagsForResource",
+)
+DEPLOYER_REPOSITORY_ACTIONS = (
+    "ecr:CreateRepository",
+    "ecr:DeleteRepository",
+    "ecr:DescribeRepositories",
+    "ecr:ListTagsForResource",
+    "ecr:TagResource",
+    "ecr:UntagResource",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutImageTagMutability",
+    "ecr:GetLifecyclePolicy",
+    "ecr:PutLifecyclePolicy",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:SetRepositoryPolicy",
+    "ecr:DeleteRepositoryPolicy",
+    # The image push (buildx) and Lambda's check of the image at CreateFunction/UpdateFunctionCode.
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:DescribeImages",
+    "ecr:ListImages",
+    "ecr:BatchDeleteImage",  # force_delete
+)
+# The allow-list table is retained on delete and protected from deletion: no DeleteTable.
+DEPLOYER_TABLE_ACTIONS = (
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:GetResourcePolicy",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
+)
+
+
+def deployer_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    attached_buckets: Sequence[str] = (),
+    quarantine_bucket_name: str | None = None,
+) -> Policy:
+    """Least-privilege identity policy of the principal that runs ``pulumi up``/``destroy`` for one stack.
+
+    Resources are named by Pulumi's auto-names (or the configured quarantine bucket name); KMS keys, which have no
+    name, by the ``app`` tag. ``iam:PassRole`` hands the two execution roles to Lambda only.
+    """
+    arn = f"arn:{partition}"
+
+    def here(service: str, resource: str, names: Sequence[str]) -> list[str]:
+        """ARNs of this account and region: ``resource`` is the type part ("function:", "table/")."""
+        return [f"{arn}:{service}:{region}:{account_id}:{resource}{n}" for n in names]
+
+    names = [*DEPLOYED_BUCKETS, *([quarantine_bucket_name] if quarantine_bucket_name else [])]
+    buckets = [bucket_arn(partition, b) for b in names]
+    roles = [f"{arn}:iam::{account_id}:role/{r}" for r in DEPLOYED_ROLES]
+    keys = here("kms", "key/", ["*"])
+    # (Sid, actions, (service, resource type, auto-names)) of the resources named by this account and region.
+    regional: list[tuple[str, Sequence[str], tuple[str, str, Sequence[str]]]] = [
+        ("ManageFunctions", DEPLOYER_FUNCTION_ACTIONS, ("lambda", "function:", DEPLOYED_FUNCTIONS)),
+        ("ManageQueues", DEPLOYER_QUEUE_ACTIONS, ("sqs", "", DEPLOYED_QUEUES)),
+        ("ManageTopics", DEPLOYER_TOPIC_ACTIONS, ("sns", "", DEPLOYED_TOPICS)),
+        ("ManageLogGroups", DEPLOYER_LOG_GROUP_ACTIONS, ("logs", "log-group:", DEPLOYED_LOG_GROUPS)),
+        ("ManageAlarms", DEPLOYER_ALARM_ACTIONS, ("cloudwatch", "alarm:", DEPLOYED_ALARMS)),
+        ("ManageSchedules", DEPLOYER_RULE_ACTIONS, ("events", "rule/", DEPLOYED_RULES)),
+        # The image push (buildx) too.
+        ("ManageRepositoryAndPushImages", DEPLOYER_REPOSITORY_ACTIONS, ("ecr", "repository/", DEPLOYED_REPOSITORIES)),
+        ("ManageAllowListTable", DEPLOYER_TABLE_ACTIONS, ("dynamodb", "table/", DEPLOYED_TABLES)),
+    ]
+    tagged = {"StringEquals": {f"aws:ResourceTag/{PROGRAM_TAG[0]}": PROGRAM_TAG[1]}}
+    statements: list[Statement] = [
+        _allow("ManageBuckets", DEPLOYER_BUCKET_ACTIONS, buckets),
+        # force_destroy empties the definitions bucket (its content is fetched again by the next run).
+        _allow(
+            "EmptyDefinitionsBucket",
+            DELETE_OBJECTS,
+            [objects_arn(partition, b) for b in DEPLOYED_BUCKETS if b.startswith("definitions")],
+        ),
+    ]
+    if attached_buckets:
+        statements.append(
+            _allow(
+                "AttachBuckets",
+                DEPLOYER_ATTACHED_BUCKET_ACTIONS,
+                list(dict.fromkeys(bucket_arn(partition, b) for b in attached_buckets)),
+            )
+        )
+    statements += [
+        _allow("ManageRoles", DEPLOYER_ROLE_ACTIONS, roles),
+        _allow(
+            "PassRolesToLambda",
+            ["iam:PassRole"],
+            roles,
+            {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+        ),
+        *[_allow(sid, actions, here(*where)) for sid, actions, where in regional],
+        # The e-mail subscription (findingsEmail): SNS authorises these on no resource type, so "*".
+        _allow("ManageSubscriptions", DEPLOYER_SUBSCRIPTION_ACTIONS, ["*"]),
+        # CreateKey has no key to name yet: the request must carry the program's tag.
+        _allow(
+            "CreateKeys",
+            ["kms:CreateKey"],
+            ["*"],
+            {"StringEquals": {f"aws:RequestTag/{PROGRAM_TAG[0]}": PROGRAM_TAG[1]}},
+        ),
+        _allow("ManageKeys", DEPLOYER_KEY_ACTIONS, keys, tagged),
+        # A table encrypted with the quarantine key: DynamoDB creates its grant with the deployer's permissions.
+        _allow(
+            "TableKeyGrants",
+            ["kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey"],
+            keys,
+            {"StringEquals": {**tagged["StringEquals"], "kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+        ),
+        # DescribeLogGroups (the provider's read, by name prefix) is authorised on no resource type, so "*".
+        _allow("DescribeLogGroups", ["logs:DescribeLogGroups"], ["*"]),
+        # An ECR token is account-wide: no resource to name.
+        _allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+    ]
+    return {"Version": VERSION, "Statement": statements}

@@ -37,6 +37,11 @@ class ScannerFunctionArgs:
     """Name of the quarantine bucket; required when the action is quarantine."""
     definitions_bucket: pulumi.Input[str] | None = None
     """Name of the definitions bucket; None when definitions are only those baked into the image."""
+    allow_list_table: pulumi.Input[str] | None = None
+    """Name of the release allow-list table; required when the action is quarantine."""
+    allow_list_table_arn: pulumi.Input[str] | None = None
+    quarantine_key_arn: pulumi.Input[str] | None = None
+    """The quarantine's customer-managed key, when it has one."""
 
 
 def scanner_environment(
@@ -45,6 +50,7 @@ def scanner_environment(
     findings_topic_arn: pulumi.Input[str],
     quarantine_bucket: pulumi.Input[str] | None,
     definitions_bucket: pulumi.Input[str] | None,
+    allow_list_table: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """The environment scanner.config reads, keyed by the names in scanner.constants."""
     env: dict[str, pulumi.Input[str]] = {
@@ -52,13 +58,17 @@ def scanner_environment(
         constants.ENV_MAX_OBJECT_BYTES: str(config.max_object_bytes),
         constants.ENV_FINDINGS_TOPIC_ARN: findings_topic_arn,
         constants.ENV_ENCRYPTED_IS_INFECTED: str(config.encrypted_is_infected).lower(),
+        # Derived from timeoutSeconds: a slow start or scan ends as an ERROR tag and a finding, not Lambda's kill.
+        constants.ENV_CLAMD_START_TIMEOUT: str(config.clamd_start_timeout_seconds),
+        constants.ENV_CLAMD_SCAN_TIMEOUT: str(config.clamd_scan_timeout_seconds),
         "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
     }
     if config.infected_action is InfectedAction.QUARANTINE:
-        if quarantine_bucket is None:
-            raise ValueError("infectedAction=quarantine needs the quarantine bucket")
+        if quarantine_bucket is None or allow_list_table is None:
+            raise ValueError("infectedAction=quarantine needs the quarantine bucket and the allow-list table")
         env[constants.ENV_QUARANTINE_BUCKET] = quarantine_bucket
+        env[constants.ENV_ALLOW_LIST_TABLE] = allow_list_table
     if definitions_bucket is not None:
         env[constants.ENV_DEFINITIONS_BUCKET] = definitions_bucket
         env[constants.ENV_DEFINITIONS_CHECK_MINUTES] = str(config.definitions_check_minutes)
@@ -109,6 +119,7 @@ class ScannerFunction(pulumi.ComponentResource):
                     findings_topic_arn=args.findings_topic_arn,
                     quarantine_bucket=args.quarantine_bucket,
                     definitions_bucket=args.definitions_bucket,
+                    allow_list_table=args.allow_list_table,
                 )
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
@@ -142,7 +153,7 @@ class ScannerFunction(pulumi.ComponentResource):
         uploads = list(args.uploads)
 
         def render(values: list[str]) -> str:
-            partition, region, topic, key, dlq, logs, quarantine, definitions, *bucket_names = values
+            partition, region, topic, key, dlq, logs, quarantine, definitions, table, qkey, *bucket_names = values
             return json.dumps(
                 policies.scanner_policy(
                     partition=partition,
@@ -156,6 +167,8 @@ class ScannerFunction(pulumi.ComponentResource):
                     log_group_arn=logs,
                     kms_key_arns=config.kms_key_arns,
                     definitions_bucket=definitions or None,
+                    allow_list_table_arn=table or None,
+                    quarantine_key_arn=qkey or None,
                 )
             )
 
@@ -168,5 +181,7 @@ class ScannerFunction(pulumi.ComponentResource):
             self.log_group.arn,
             "" if args.quarantine_bucket is None else args.quarantine_bucket,
             "" if args.definitions_bucket is None else args.definitions_bucket,
+            "" if args.allow_list_table_arn is None else args.allow_list_table_arn,
+            "" if args.quarantine_key_arn is None else args.quarantine_key_arn,
             *[u.name for u in uploads],
         ).apply(render)

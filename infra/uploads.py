@@ -60,6 +60,8 @@ class UploadBuckets(pulumi.ComponentResource):
                 f"{name}-managed",
                 HardenedBucketArgs(
                     tags=tags,
+                    # The download block must outlive `destroy` of a bucket that still holds unscanned objects.
+                    retain_on_delete=True,
                     policy=lambda bucket: _policy_json(
                         bucket,
                         None,

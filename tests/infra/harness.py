@@ -44,6 +44,9 @@ class Registration:
     property_dependencies: dict[str, list[str]]
     secret_inputs: set[str]
     """Top-level input keys sent as (or containing) secrets."""
+    retain_on_delete: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """URNs the resource was known by before (alias specs resolved against this stack)."""
 
 
 class ScannerMocks(Mocks):
@@ -52,7 +55,7 @@ class ScannerMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         name = args.name
-        physical = args.inputs.get("name") or f"{name}-0a1b2c3"
+        physical = args.inputs.get("name") or f"{args.inputs.get('namePrefix') or name + '-'}0a1b2c3"
         t = args.typ
         if t == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket") or f"{name}-0a1b2c3"
@@ -68,6 +71,7 @@ class ScannerMocks(Mocks):
             "aws:ecr/repository:Repository": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{physical}",
             "aws:cloudwatch/eventRule:EventRule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{physical}",
             "aws:cloudwatch/metricAlarm:MetricAlarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{physical}",
+            "aws:dynamodb/table:Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
         }
         if t in arns:
             state.update(name=physical, arn=arns[t])
@@ -135,8 +139,26 @@ class RecordingMonitor(MockMonitor):
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             secret_inputs={k for k, v in raw.items() if SECRET_SIG in json.dumps(v)},
+            retain_on_delete=bool(request.retainOnDelete),
+            aliases=[_alias_urn(a, request) for a in request.aliases],
         )
         return response
+
+
+def _alias_urn(alias: Any, request: Any) -> str:
+    """The URN an alias spec names: the same name and type, under the given parent (or the stack itself)."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    if spec.noParent:
+        parent_type = ""
+    else:
+        parent_urn = spec.parentUrn or request.parent
+        parent_type = parent_urn.split("::")[2] if parent_urn else ""
+        if parent_type.endswith("pulumi:pulumi:Stack"):
+            parent_type = ""
+    qualified = f"{parent_type}${request.type}" if parent_type else request.type
+    return f"urn:pulumi:{STACK}::{PROJECT}::{qualified}::{spec.name or request.name}"
 
 
 def _struct_to_python(value: Any) -> Any:

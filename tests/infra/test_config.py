@@ -198,3 +198,22 @@ def test_prod_example_attaches_filtered_buckets() -> None:
     )
     assert config.block_unscanned_downloads is True
     assert config.max_object_bytes == 2**31 - 1
+
+
+def test_hardening_keys_default_and_parse() -> None:
+    from datetime import date
+
+    default = parse()
+    assert (default.quarantine_kms_key, default.definitions_stamp, default.image_build_ca_file) == (False, "auto", None)
+    assert default.image_definitions_stamp(date(2026, 1, 2)) == ""
+    baked = parse(definitionsUpdates="false", quarantineKmsKey="true")
+    assert baked.quarantine_kms_key is True
+    assert baked.image_definitions_stamp(date(2026, 1, 2)) == "2026-01-02"
+    assert parse(definitionsStamp="pinned-1").image_definitions_stamp(date(2026, 1, 2)) == "pinned-1"
+
+
+@pytest.mark.parametrize("tag", ["app=other", "pulumi-stack=x"])
+def test_the_programs_own_tags_cannot_be_overridden(tag: str) -> None:
+    # The deployer policy finds the stack's KMS keys by the app tag.
+    with pytest.raises(ConfigError, match=r"tags\[0\].*set by the program"):
+        parse(tags=[tag])

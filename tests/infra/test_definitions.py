@@ -21,7 +21,7 @@ from tests.infra.test_stack import (
 
 UPDATER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/definitions-updater-role-0a1b2c3"
 UPDATER_FUNCTION = "definitions-updater-function-0a1b2c3"
-UPDATER_LOGS = "/aws/lambda/s3-clamav-scanner-test-definitions-updater"
+UPDATER_LOGS = "/aws/lambda/s3-clamav-scanner-test-definitions-updater-0a1b2c3"
 RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/definitions-schedule-0a1b2c3"
 
 
@@ -131,7 +131,7 @@ def test_scanner_reads_definitions_only() -> pulumi.Output[bool]:
     [
         ({}, 6 * 3600),  # twice rate(3 hours)
         ({"definitionsSchedule": "rate(30 minutes)", "definitionsMaxAgeHours": 6}, 3600),
-        ({"definitionsSchedule": "rate(1 day)", "definitionsMaxAgeHours": 48}, 86400),
+        ({"definitionsSchedule": "rate(12 hours)", "definitionsMaxAgeHours": 36}, 86400),
         ({"definitionsSchedule": "cron(0 4 * * ? *)", "definitionsMaxAgeHours": 30}, 86400),
     ],
 )
@@ -145,7 +145,9 @@ def test_definitions_age_alarm(settings: dict[str, Any], period: int) -> pulumi.
         assert alarm["statistic"] == "Maximum"
         assert alarm["comparisonOperator"] == "GreaterThanThreshold"
         assert alarm["threshold"] == settings.get("definitionsMaxAgeHours", 24)
-        assert alarm["treatMissingData"] == "breaching"
+        # A period without a report is INSUFFICIENT_DATA (notified), not ALARM: no false alarm after the first deploy.
+        assert alarm["treatMissingData"] == "missing"
+        assert alarm["insufficientDataActions"] == [TOPIC]
         assert alarm["period"] == period
         assert alarm["alarmActions"] == [TOPIC]
 
@@ -156,6 +158,10 @@ def test_definitions_age_alarm(settings: dict[str, Any], period: int) -> pulumi.
 def test_without_updates_nothing_of_the_updater_exists() -> pulumi.Output[bool]:
     def check(d: Deployment) -> None:
         assert not [r for r in d.registrations if r.name.startswith("definitions")]
+        # The baked database's age is still watched; only scans report it, so silence is no alarm.
+        alarm = d.named("alarms-definitions-age").inputs
+        assert (alarm["period"], alarm["treatMissingData"]) == (86400, "missing")
+        assert "insufficientDataActions" not in alarm
         variables = d.named("scanner-function").inputs["environment"]["variables"]
         assert not {"DEFINITIONS_BUCKET", "DEFINITIONS_CHECK_MINUTES"} & set(variables)
 

@@ -16,6 +16,7 @@ TOPIC_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/topic-key"
 DLQ = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:scanner-dlq"
 LOGS = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/scanner"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/scanner"
+TABLE = f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/allow-list"
 UPLOADS = (UploadBucket("corp-uploads", "incoming/"), UploadBucket("partner-drop", None, ".zip"))
 
 
@@ -26,6 +27,7 @@ def scanner_policy(action: InfectedAction, **overrides: Any) -> dict[str, Any]:
         "uploads": UPLOADS,
         "action": action,
         "quarantine_bucket": "quarantine" if action is InfectedAction.QUARANTINE else None,
+        "allow_list_table_arn": TABLE if action is InfectedAction.QUARANTINE else None,
         "findings_topic_arn": TOPIC,
         "findings_key_arn": TOPIC_KEY,
         "dead_letter_queue_arn": DLQ,
@@ -113,6 +115,11 @@ def test_quarantine_without_bucket_is_refused() -> None:
         scanner_policy(InfectedAction.QUARANTINE, quarantine_bucket=None)
 
 
+def test_quarantine_without_allow_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="allow-list table"):
+        scanner_policy(InfectedAction.QUARANTINE, allow_list_table_arn=None)
+
+
 def test_download_block_covers_exactly_the_scanned_keys() -> None:
     policy = policies.upload_bucket_policy(
         partition="aws",
@@ -121,7 +128,7 @@ def test_download_block_covers_exactly_the_scanned_keys() -> None:
         enforce_tls=False,
         block_unscanned=True,
     )
-    statement, forged_tags = policy["Statement"]
+    statement, forged_tags, _copies, _replicated = policy["Statement"]
     assert forged_tags == {
         "Sid": "DenyForgedScanTags",
         "Effect": "Deny",
@@ -184,6 +191,26 @@ def every_policy() -> dict[str, tuple[str, dict[str, Any]]]:
         "findings_key_policy": (
             "findings_key_policy",
             policies.findings_key_policy(partition="aws", account_id=ACCOUNT),
+        ),
+        "quarantine_key_policy": (
+            "quarantine_key_policy",
+            policies.quarantine_key_policy(partition="aws", account_id=ACCOUNT),
+        ),
+        "allow_list_table_policy": (
+            "allow_list_table_policy",
+            policies.allow_list_table_policy(table_arn=TABLE, admin_arns=[ROLE]),
+        ),
+        "allow_list_table_policy[no admins]": (
+            "allow_list_table_policy",
+            policies.allow_list_table_policy(table_arn=TABLE, admin_arns=[]),
+        ),
+        "ecr_repository_policy": (
+            "ecr_repository_policy",
+            policies.ecr_repository_policy(partition="aws", region="eu-west-1", account_id=ACCOUNT),
+        ),
+        "scanner_policy[quarantine key]": (
+            "scanner_policy",
+            scanner_policy(InfectedAction.QUARANTINE, quarantine_key_arn=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/q"),
         ),
     }
 
