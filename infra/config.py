@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from urllib.parse import urlparse
 
 from pulumi.runtime import config as runtime_config
 
+from infra.options import OPTION_KEYS, ScanOptions, Sizing, vcpus
+from infra.values import ConfigError, _bool, _int, _list, _range, _string, _strings
 from scanner import constants
 
 PROJECT = "s3-clamav-scanner"
@@ -73,10 +74,6 @@ MAX_CLAMD_START_TIMEOUT_SECONDS = 120
 AUTO_STAMP = "auto"
 
 
-class ConfigError(ValueError):
-    """A stack setting is missing or invalid; the message names the key (``pulumi config set <key> ...``)."""
-
-
 class InfectedAction(StrEnum):
     """What the scanner does with an INFECTED object (mirrors scanner.config.InfectedAction)."""
 
@@ -129,8 +126,8 @@ class StackConfig:
     quarantine_retention_days: int = 90
     max_object_bytes: int = constants.DEFAULT_MAX_OBJECT_BYTES
     memory_mb: int = 3008
-    timeout_seconds: int = 300
-    ephemeral_storage_mb: int = 3072
+    timeout_seconds: int = 900
+    ephemeral_storage_mb: int = 4096
     reserved_concurrency: int | None = None
     max_event_age_seconds: int = 21600
     findings_email: str | None = None
@@ -153,6 +150,8 @@ class StackConfig:
     """Build argument DEFINITIONS_STAMP: a new value re-runs freshclam in the image build."""
     image_build_ca_file: str | None = None
     """PEM bundle handed to the image build as secret ``ca`` (TLS-intercepting proxies)."""
+    options: ScanOptions = field(default_factory=ScanOptions)
+    """Trigger mode, concurrency, result events, Security Hub, rescans, Batch Operations (infra.options)."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -188,6 +187,25 @@ class StackConfig:
         if self.definitions_stamp != AUTO_STAMP:
             return self.definitions_stamp
         return "" if self.definitions_updates else today.isoformat()
+
+    @property
+    def concurrent_scans(self) -> int:
+        """Scans one environment runs at once: one per record of a batch in the queue modes, else one."""
+        if not self.options.queued:
+            return 1
+        return self.options.scan_concurrency or vcpus(self.memory_mb)
+
+    @property
+    def sizing(self) -> Sizing:
+        return Sizing(
+            memory_mb=self.memory_mb,
+            timeout_seconds=self.timeout_seconds,
+            scan_timeout_seconds=self.clamd_scan_timeout_seconds,
+            max_object_bytes=self.max_object_bytes,
+            ephemeral_storage_mb=self.ephemeral_storage_mb,
+            definitions_updates=self.definitions_updates,
+            concurrent_scans=self.concurrent_scans,
+        )
 
     @property
     def definitions_interval_seconds(self) -> int | None:
@@ -228,8 +246,8 @@ class StackConfig:
             quarantine_retention_days=_int(raw, "quarantineRetentionDays", 90),
             max_object_bytes=_int(raw, "maxObjectBytes", constants.DEFAULT_MAX_OBJECT_BYTES),
             memory_mb=_int(raw, "memoryMB", 3008),
-            timeout_seconds=_int(raw, "timeoutSeconds", 300),
-            ephemeral_storage_mb=_int(raw, "ephemeralStorageMB", 3072),
+            timeout_seconds=_int(raw, "timeoutSeconds", 900),
+            ephemeral_storage_mb=_int(raw, "ephemeralStorageMB", 4096),
             reserved_concurrency=None if reserved == -1 else reserved,
             max_event_age_seconds=_int(raw, "maxEventAgeSeconds", 21600),
             findings_email=_string(raw, "findingsEmail", "") or None,
@@ -248,6 +266,7 @@ class StackConfig:
             quarantine_kms_key=_bool(raw, "quarantineKmsKey", False),
             definitions_stamp=_string(raw, "definitionsStamp", AUTO_STAMP),
             image_build_ca_file=_string(raw, "imageBuildCaFile", "") or None,
+            options=ScanOptions.from_mapping(raw),
         )
 
 
@@ -278,6 +297,7 @@ CONFIG_KEYS = (
     "quarantineKmsKey",
     "definitionsStamp",
     "imageBuildCaFile",
+    *OPTION_KEYS,
 )
 """Every key of the project's config namespace, as documented in Pulumi.yaml."""
 
@@ -319,15 +339,15 @@ def _validate(c: StackConfig) -> None:
     _range("memoryMB", c.memory_mb, 2048, 10240, "(clamd holds the whole signature database in memory)")
     _range("timeoutSeconds", c.timeout_seconds, 30, 900)
     _range("ephemeralStorageMB", c.ephemeral_storage_mb, 512, 10240)
-    definitions = DEFINITIONS_HEADROOM_BYTES if c.definitions_updates else 0
-    needed_mb = -(-(c.max_object_bytes + STREAM_SPOOL_HEADROOM_BYTES + definitions) // MIB)
-    if c.ephemeral_storage_mb < needed_mb:
-        raise ConfigError(
-            f"ephemeralStorageMB={c.ephemeral_storage_mb} is too small for maxObjectBytes="
-            f"{c.max_object_bytes}: clamd spools each stream to /tmp"
-            + (" and definitions updates keep up to two databases there" if definitions else "")
-            + f", so it needs at least {needed_mb}"
-        )
+    if c.options.queued and c.reserved_concurrency is not None:
+        if c.reserved_concurrency < c.options.queue_maximum_concurrency:
+            raise ConfigError(
+                f"queueMaximumConcurrency={c.options.queue_maximum_concurrency} exceeds reservedConcurrency="
+                f"{c.reserved_concurrency}: the event source mapping would be throttled; keep it at most the reserve"
+            )
+    problems = c.sizing.problems()
+    if problems:
+        raise ConfigError("; and ".join(problems))
     if c.reserved_concurrency is not None:
         _range(
             "reservedConcurrency",
@@ -408,62 +428,6 @@ def _validate_ca_file(path: str) -> None:
         raise ConfigError(f"imageBuildCaFile={path!r} cannot be read ({err.strerror})") from None
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ConfigError(f"imageBuildCaFile={path!r} holds no PEM certificate")
-
-
-def _range(key: str, value: int, low: int, high: int, why: str = "") -> None:
-    if not low <= value <= high:
-        raise ConfigError(f"{key}={value} is out of range {low}..{high}" + (f" {why}" if why else ""))
-
-
-def _string(raw: Mapping[str, Any], key: str, default: str) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str):
-        raise ConfigError(f"{key}={value!r} is not a string")
-    return value.strip()
-
-
-def _int(raw: Mapping[str, Any], key: str, default: int) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not an integer")
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{key}={value!r} is not an integer") from None
-
-
-def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = raw.get(key, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"true", "false"}:
-        return text == "true"
-    raise ConfigError(f"{key}={value!r} is not a boolean (true/false)")
-
-
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
-    value = raw.get(key, [])
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else []
-        except json.JSONDecodeError:
-            raise ConfigError(
-                f"{key}: expected a list (set items with `pulumi config set --path '{key}[0]' ...`), got {value!r}"
-            ) from None
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
-    return value
-
-
-def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
-    items = _list(raw, key)
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"{key}[{i}]={item!r} is not a non-empty string")
-    return [item.strip() for item in items]
 
 
 def _tags(raw: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -103,7 +103,8 @@ S3_TAG_KEY_MAX: Final = 128
 S3_TAG_VALUE_MAX: Final = 256
 S3_SINGLE_COPY_LIMIT: Final = 5 * 1024**3
 CLAMD_MAX_LIMIT_BYTES: Final = 2 * 1024**3 - 1
-DEFAULT_MAX_OBJECT_BYTES: Final = 1024**3
+DEFAULT_MAX_OBJECT_BYTES: Final = 512 * 1024**2
+"""What one scan fits in Lambda's 900 s at the scan-rate floor of the official database (infra.options.Sizing)."""
 MIN_STREAM_CHUNK_BYTES: Final = 64 * 1024
 DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND: Final = 1024**2
 """Conservative floor of clamd's scan rate on the official-shaped database: `python -m bench scanrate` measured

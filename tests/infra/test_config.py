@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.options import TriggerMode
 from infra.config import CONFIG_KEYS, PROJECT, ConfigError, InfectedAction, StackConfig, UploadBucket
 from tests.infra.harness import ROOT, engine_config, project_defaults, stack_settings
 
@@ -49,8 +50,9 @@ def test_defaults() -> None:
     assert config.managed_upload_bucket
     assert config.infected_action is InfectedAction.QUARANTINE
     assert config.quarantine_retention_days == 90
-    assert (config.memory_mb, config.timeout_seconds, config.ephemeral_storage_mb) == (3008, 300, 3072)
-    assert config.max_object_bytes == 1024**3
+    assert (config.memory_mb, config.timeout_seconds, config.ephemeral_storage_mb) == (3008, 900, 4096)
+    assert config.max_object_bytes == 512 * 1024**2
+    assert config.options.trigger_mode is TriggerMode.DIRECT
     assert config.reserved_concurrency is None
     assert config.block_unscanned_downloads is True
     assert config.definitions_updates is True
@@ -132,10 +134,11 @@ def test_definitions_interval_for_cron_is_unknown() -> None:
         ({"memoryMB": 10241}, "memoryMB", "out of range 2048..10240"),
         ({"timeoutSeconds": 901}, "timeoutSeconds", "out of range 30..900"),
         ({"ephemeralStorageMB": 10241}, "ephemeralStorageMB", "out of range 512..10240"),
-        ({"maxObjectBytes": 2 * 1024**3 - 1}, "ephemeralStorageMB", "at least 3584"),
-        ({"maxObjectBytes": 1024**3, "ephemeralStorageMB": 2559}, "ephemeralStorageMB", "at least 2560"),
+        # One scan per environment (direct mode): two streams of maxObjectBytes, 512 MiB, two definitions sets.
+        ({"maxObjectBytes": 600 * 1024**2, "ephemeralStorageMB": 2559}, "ephemeralStorageMB", "at least 2736"),
+        ({"maxObjectBytes": 512 * 1024**2, "ephemeralStorageMB": 2559}, "ephemeralStorageMB", "at least 2560"),
         (
-            {"maxObjectBytes": 1024**3, "ephemeralStorageMB": 1535, "definitionsUpdates": False},
+            {"maxObjectBytes": 512 * 1024**2, "ephemeralStorageMB": 1535, "definitionsUpdates": False},
             "ephemeralStorageMB",
             "at least 1536",
         ),
@@ -197,7 +200,9 @@ def test_prod_example_attaches_filtered_buckets() -> None:
         UploadBucket("example-partner-drop", "inbound/", ".zip"),
     )
     assert config.block_unscanned_downloads is True
-    assert config.max_object_bytes == 2**31 - 1
+    assert config.max_object_bytes == 512 * 1024**2
+    assert config.options.trigger_mode is TriggerMode.QUEUE, "prod deploys the queue mode"
+    assert (config.concurrent_scans, config.options.queue_maximum_concurrency) == (3, 20)
 
 
 def test_hardening_keys_default_and_parse() -> None:

@@ -349,7 +349,8 @@ def test_a_missing_or_bad_ca_bundle_is_refused(tmp_path: Path, content: str | No
 
 @pytest.mark.parametrize("timeout", [30, 31, 60, 120, 300, 600, 899, 900])
 def test_clamd_timeouts_end_before_the_function_does(timeout: int) -> None:
-    config = StackConfig.from_mapping({"timeoutSeconds": timeout})
+    # maxObjectBytes small enough for the shortest timeout: the sizing rule is tested on its own below.
+    config = StackConfig.from_mapping({"timeoutSeconds": timeout, "maxObjectBytes": 1024**2})
     headroom = config.clamd_timeout_headroom_seconds
     assert headroom >= max(10, timeout * 0.1)
     # A cold start that uses all its time, then a scan that uses all of its own, still leaves the headroom.
@@ -365,7 +366,7 @@ def test_the_function_gets_the_derived_clamd_timeouts() -> pulumi.Output[bool]:
         assert (variables["CLAMD_START_TIMEOUT_SECONDS"], variables["CLAMD_SCAN_TIMEOUT_SECONDS"]) == ("10", "10")
         assert d.named("scanner-function").inputs["timeout"] == 30
 
-    return deploy({"timeoutSeconds": 30}).verify(check)
+    return deploy({"timeoutSeconds": 30, "maxObjectBytes": 1024**2}).verify(check)
 
 
 # --- Deploy 12 -----------------------------------------------------------------------------------------------------

@@ -446,19 +446,19 @@ FUNCTION_CASES = {
             "INFECTED_ACTION": "quarantine",
             "QUARANTINE_BUCKET": QUARANTINE_BUCKET,
             "ALLOW_LIST_TABLE": ALLOW_LIST_TABLE,
-            "MAX_OBJECT_BYTES": "1073741824",
+            "MAX_OBJECT_BYTES": "536870912",
             "ENCRYPTED_IS_INFECTED": "false",
             "DEFINITIONS_BUCKET": DEFINITIONS_BUCKET,
             "DEFINITIONS_CHECK_MINUTES": "15",
             "CLAMD_START_TIMEOUT_SECONDS": "120",
-            "CLAMD_SCAN_TIMEOUT_SECONDS": "150",
+            "CLAMD_SCAN_TIMEOUT_SECONDS": "690",
         },
-        {"memorySize": 3008, "timeout": 300, "ephemeralStorage": {"size": 3072}},
+        {"memorySize": 3008, "timeout": 900, "ephemeralStorage": {"size": 4096}},
     ),
     "tuned-delete": (
         {
             "infectedAction": "delete",
-            "maxObjectBytes": 2 * 1024**3 - 1,
+            "maxObjectBytes": 690 * 1024**2,
             "ephemeralStorageMB": 4096,
             "memoryMB": 6144,
             "timeoutSeconds": 900,
@@ -468,7 +468,7 @@ FUNCTION_CASES = {
         },
         {
             "INFECTED_ACTION": "delete",
-            "MAX_OBJECT_BYTES": str(2 * 1024**3 - 1),
+            "MAX_OBJECT_BYTES": str(690 * 1024**2),
             "ENCRYPTED_IS_INFECTED": "true",
             "DEFINITIONS_BUCKET": DEFINITIONS_BUCKET,
             "DEFINITIONS_CHECK_MINUTES": "5",
@@ -481,12 +481,12 @@ FUNCTION_CASES = {
         {"infectedAction": "tag", "definitionsUpdates": False},
         {
             "INFECTED_ACTION": "tag",
-            "MAX_OBJECT_BYTES": "1073741824",
+            "MAX_OBJECT_BYTES": "536870912",
             "ENCRYPTED_IS_INFECTED": "false",
             "CLAMD_START_TIMEOUT_SECONDS": "120",
-            "CLAMD_SCAN_TIMEOUT_SECONDS": "150",
+            "CLAMD_SCAN_TIMEOUT_SECONDS": "690",
         },
-        {"memorySize": 3008, "timeout": 300, "ephemeralStorage": {"size": 3072}},
+        {"memorySize": 3008, "timeout": 900, "ephemeralStorage": {"size": 4096}},
     ),
 }
 
