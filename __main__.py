@@ -33,6 +33,9 @@ from infra import (
     UploadBuckets,
 )
 from infra import config as stack_config
+from infra.queue_triggers import QueueTriggers
+from infra.rescans import BatchOperationsAccess, ScheduledRescan
+from infra.scan_queue import QueueTriggerSettings, ScanQueue
 
 config = stack_config.load()
 tags = config.resource_tags(pulumi.get_stack())
@@ -82,10 +85,29 @@ if config.definitions_updates:
             partition=partition,
             admin_role_arns=config.admin_role_arns,
             tags=tags,
+            region=region,
+            findings_topic_arn=findings.arn,
+            findings_key_arn=findings.key_arn,
         ),
     )
 
 uploads = UploadBuckets("uploads", config=config, partition=partition, exempt_arns=privileged, tags=tags)
+options = config.options
+scan_queue = None
+if options.queued:
+    scan_queue = ScanQueue(
+        "scan",
+        settings=QueueTriggerSettings(
+            batch_size=options.queue_batch_size,
+            batching_window_seconds=options.queue_batch_window_seconds,
+            maximum_concurrency=options.queue_maximum_concurrency,
+            max_receive_count=options.queue_max_receive_count,
+            age_alarm_seconds=options.queue_age_alarm_seconds,
+        ),
+        function_timeout_seconds=config.timeout_seconds,
+        alarm_topic_arn=findings.arn,
+        tags=tags,
+    )
 scanner = ScannerFunction(
     "scanner",
     ScannerFunctionArgs(
@@ -103,22 +125,62 @@ scanner = ScannerFunction(
         allow_list_table=quarantine.table_name if quarantine else None,
         allow_list_table_arn=quarantine.table_arn if quarantine else None,
         quarantine_key_arn=quarantine.key_arn if quarantine else None,
+        account_id=account_id,
+        scan_queue_arn=scan_queue.queue.arn if scan_queue else None,
     ),
 )
-triggers = [
-    BucketTrigger(
-        f"trigger-{target.key}",
-        target=target,
-        function_name=scanner.function.name,
-        function_arn=scanner.function.arn,
+if scan_queue is None:
+    triggers = [
+        BucketTrigger(
+            f"trigger-{target.key}",
+            target=target,
+            function_name=scanner.function.name,
+            function_arn=scanner.function.arn,
+            account_id=account_id,
+        )
+        for target in uploads.targets
+    ]
+else:
+    scan_queue.consume(scanner.function.name, scanner.role_policy)
+    queue_triggers = QueueTriggers(
+        "queue-triggers",
+        mode=options.trigger_mode,
+        uploads=uploads.targets,
+        queue=scan_queue,
         account_id=account_id,
+        managed_bucket=config.managed_upload_bucket,
+        tags=tags,
     )
-    for target in uploads.targets
-]
+rescan = None
+if options.scheduled_rescan:
+    if scan_queue is None or definitions is None:
+        raise ValueError("scheduledRescan needs a queue trigger mode and definitionsUpdates")
+    rescan = ScheduledRescan(
+        "rescan",
+        config=config,
+        image_uri=image.image_uri,
+        uploads=uploads.targets,
+        scan_queue_url=scan_queue.queue.url,
+        scan_queue_arn=scan_queue.queue.arn,
+        definitions_bucket=definitions.bucket_name,
+        partition=partition,
+        tags=tags,
+    )
+batch_access = None
+if options.batch_operations:
+    batch_access = BatchOperationsAccess(
+        "batch-operations",
+        function_arn=scanner.function.arn,
+        uploads=uploads.targets,
+        account_id=account_id,
+        partition=partition,
+        tags=tags,
+    )
 alarms = ScannerAlarms(
     "alarms",
     function_name=scanner.function.name,
     dead_letter_queue_name=scanner.dead_letter_queue.name,
+    queue_dead_letter_queue_name=scan_queue.dead_letter_queue.name if scan_queue else None,
     topic_arn=findings.arn,
     # The baked database is watched too: the scanner reports its age when the bucket has none.
     definitions=DefinitionsAgeAlarm(
@@ -140,3 +202,8 @@ pulumi.export("findingsTopicArn", findings.arn)
 pulumi.export("deadLetterQueueUrl", scanner.dead_letter_queue.url)
 pulumi.export("definitionsBucket", definitions.bucket_name if definitions else None)
 pulumi.export("updaterFunctionName", definitions.function.name if definitions else None)
+pulumi.export("scanQueueUrl", scan_queue.queue.url if scan_queue else None)
+pulumi.export("scanDeadLetterQueueUrl", scan_queue.dead_letter_queue.url if scan_queue else None)
+pulumi.export("rescanFunctionName", rescan.function.name if rescan else None)
+pulumi.export("batchOperationsRoleArn", batch_access.role.arn if batch_access else None)
+pulumi.export("batchOperationsReportBucket", batch_access.reports.name if batch_access else None)

@@ -39,6 +39,7 @@ class ScannerAlarms(pulumi.ComponentResource):
     errors: aws.cloudwatch.MetricAlarm
     throttles: aws.cloudwatch.MetricAlarm
     dead_letters: aws.cloudwatch.MetricAlarm
+    queue_dead_letters: aws.cloudwatch.MetricAlarm | None
     definitions_age: aws.cloudwatch.MetricAlarm | None
 
     def __init__(
@@ -48,6 +49,7 @@ class ScannerAlarms(pulumi.ComponentResource):
         function_name: pulumi.Input[str],
         dead_letter_queue_name: pulumi.Input[str],
         topic_arn: pulumi.Input[str],
+        queue_dead_letter_queue_name: pulumi.Input[str] | None = None,
         definitions: DefinitionsAgeAlarm | None,
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
@@ -120,6 +122,19 @@ class ScannerAlarms(pulumi.ComponentResource):
             threshold=0,
             missing_data="notBreaching",
         )
+        self.queue_dead_letters = None
+        if queue_dead_letter_queue_name is not None:
+            self.queue_dead_letters = alarm(
+                "queue-dead-letters",
+                "Messages of the scan queue failed queueMaxReceiveCount times and wait in its dead-letter queue",
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue_dead_letter_queue_name},
+                statistic="Maximum",
+                period=PERIOD_SECONDS,
+                threshold=0,
+                missing_data="notBreaching",
+            )
         self.definitions_age = None
         if definitions is not None:
             # "missing": a period without a report is INSUFFICIENT_DATA, not ALARM. A new alarm starts there (no

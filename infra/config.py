@@ -339,12 +339,12 @@ def _validate(c: StackConfig) -> None:
     _range("memoryMB", c.memory_mb, 2048, 10240, "(clamd holds the whole signature database in memory)")
     _range("timeoutSeconds", c.timeout_seconds, 30, 900)
     _range("ephemeralStorageMB", c.ephemeral_storage_mb, 512, 10240)
-    if c.options.queued and c.reserved_concurrency is not None:
-        if c.reserved_concurrency < c.options.queue_maximum_concurrency:
-            raise ConfigError(
-                f"queueMaximumConcurrency={c.options.queue_maximum_concurrency} exceeds reservedConcurrency="
-                f"{c.reserved_concurrency}: the event source mapping would be throttled; keep it at most the reserve"
-            )
+    reserve = c.reserved_concurrency
+    if c.options.queued and reserve is not None and reserve < c.options.queue_maximum_concurrency:
+        raise ConfigError(
+            f"queueMaximumConcurrency={c.options.queue_maximum_concurrency} exceeds reservedConcurrency="
+            f"{reserve}: the event source mapping would be throttled; keep it at most the reserve"
+        )
     problems = c.sizing.problems()
     if problems:
         raise ConfigError("; and ".join(problems))

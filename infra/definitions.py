@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
-from infra.buckets import HardenedBucket, HardenedBucketArgs, writers_only_policy
+from infra.buckets import HardenedBucket, HardenedBucketArgs
 from infra.config import StackConfig
 from infra.logs import function_log_group
 from infra.roles import ExecutionRole
@@ -37,6 +37,10 @@ class DefinitionsArgs:
     partition: pulumi.Input[str]
     admin_role_arns: Sequence[str]
     tags: Mapping[str, str]
+    region: pulumi.Input[str] | None = None
+    findings_topic_arn: pulumi.Input[str] | None = None
+    """The updater publishes a finding naming a security team's signature file that does not load."""
+    findings_key_arn: pulumi.Input[str] | None = None
 
 
 class Definitions(pulumi.ComponentResource):
@@ -69,7 +73,16 @@ class Definitions(pulumi.ComponentResource):
                 noncurrent_days=SUPERSEDED_DEFINITIONS_DAYS,
                 # The content is fetched again on the next run.
                 force_destroy=True,
-                policy=writers_only_policy(policies.definitions_bucket_policy, args.partition, writers),
+                policy=lambda bucket: pulumi.Output.all(bucket, args.partition, *writers).apply(
+                    lambda v: json.dumps(
+                        policies.definitions_bucket_policy(
+                            partition=v[1],
+                            bucket=v[0],
+                            writer_arns=list(v[2:]),
+                            admin_arns=list(v[3:]),  # writers are the updater role, then the admins
+                        )
+                    )
+                ),
             ),
             opts=child,
         )
@@ -81,9 +94,23 @@ class Definitions(pulumi.ComponentResource):
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-updater-policy",
             role=self.role.name,
-            policy=pulumi.Output.all(args.partition, self.bucket.name, self.log_group.arn).apply(
+            policy=pulumi.Output.all(
+                args.partition,
+                self.bucket.name,
+                self.log_group.arn,
+                args.region or "",
+                args.findings_topic_arn or "",
+                args.findings_key_arn or "",
+            ).apply(
                 lambda v: json.dumps(
-                    policies.updater_policy(partition=v[0], definitions_bucket=v[1], log_group_arn=v[2])
+                    policies.updater_policy(
+                        partition=v[0],
+                        definitions_bucket=v[1],
+                        log_group_arn=v[2],
+                        region=v[3] or None,
+                        findings_topic_arn=v[4] or None,
+                        findings_key_arn=v[5] or None,
+                    )
                 )
             ),
             opts=child,
@@ -103,6 +130,10 @@ class Definitions(pulumi.ComponentResource):
                 variables={
                     constants.ENV_DEFINITIONS_BUCKET: self.bucket.name,
                     constants.ENV_DEFINITIONS_MIRROR_URL: config.definitions_mirror_url,
+                    constants.ENV_CUSTOM_SIGNATURES_ALLOW_LISTING: str(
+                        config.options.custom_signatures_allow_listing
+                    ).lower(),
+                    **({constants.ENV_FINDINGS_TOPIC_ARN: args.findings_topic_arn} if args.findings_topic_arn else {}),
                     "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE,
                     "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
                 }

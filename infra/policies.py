@@ -63,6 +63,7 @@ OBJECT_READS = (
     "s3:RestoreObject",
 )
 KMS_USE = ("kms:Decrypt", "kms:GenerateDataKey")
+QUEUE_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 LOG_WRITES = ("logs:CreateLogStream", "logs:PutLogEvents")
 # The scanner looks a released SHA-256 up; `scanner quarantine release` (an admin role) writes it.
 ALLOW_LIST_READS = ("dynamodb:GetItem", "dynamodb:Query")
@@ -150,6 +151,9 @@ def scanner_policy(
     definitions_bucket: str | None = None,
     allow_list_table_arn: str | None = None,
     quarantine_key_arn: str | None = None,
+    scan_queue_arn: str | None = None,
+    result_event_bus_arn: str | None = None,
+    security_hub_product_arn: str | None = None,
 ) -> Policy:
     """Inline policy of the scanner: exactly what scanning, tagging and the configured action need.
 
@@ -204,20 +208,148 @@ def scanner_policy(
     ]
     if kms_key_arns:
         statements.append(_allow("UseUploadKeys", KMS_USE, list(kms_key_arns), _via(f"s3.{region}.amazonaws.com")))
+    if scan_queue_arn:
+        # The event source mapping polls with the function's role.
+        statements.append(_allow("ConsumeScanQueue", QUEUE_CONSUME, [scan_queue_arn]))
+    if result_event_bus_arn:
+        statements.append(_allow("PutResultEvents", ["events:PutEvents"], [result_event_bus_arn]))
+    if security_hub_product_arn:
+        statements.append(_allow("ImportFindings", ["securityhub:BatchImportFindings"], [security_hub_product_arn]))
     return {"Version": VERSION, "Statement": statements}
 
 
-def updater_policy(*, partition: str, definitions_bucket: str, log_group_arn: str) -> Policy:
-    """Inline policy of the definitions updater: publish to its bucket, read its manifest, write its logs."""
+def updater_policy(
+    *,
+    partition: str,
+    definitions_bucket: str,
+    log_group_arn: str,
+    region: str | None = None,
+    findings_topic_arn: str | None = None,
+    findings_key_arn: str | None = None,
+) -> Policy:
+    """Inline policy of the definitions updater: publish to its bucket, read its manifest and the security team's
+    files, write its logs; publish a finding naming a rejected signature file."""
     objects = [objects_arn(partition, definitions_bucket)]
+    statements = [
+        _allow("PublishDefinitions", ["s3:PutObject"], objects),
+        # The manifest, the published files it pins by version id (the updater seeds from them), custom/ files.
+        _allow("ReadPublished", READ_DEFINITIONS, objects),
+        _allow("ListDefinitions", ["s3:ListBucket"], [bucket_arn(partition, definitions_bucket)]),
+        _allow("WriteOwnLogs", LOG_WRITES, [f"{log_group_arn}:*"]),
+    ]
+    if findings_topic_arn and findings_key_arn and region:
+        statements += [
+            _allow("PublishFindings", ["sns:Publish"], [findings_topic_arn]),
+            _allow("EncryptFindings", KMS_USE, [findings_key_arn], _via(f"sns.{region}.amazonaws.com")),
+        ]
+    return {"Version": VERSION, "Statement": statements}
+
+
+def rescan_policy(
+    *,
+    partition: str,
+    uploads: Sequence[UploadBucket],
+    scan_queue_arn: str,
+    log_group_arn: str,
+) -> Policy:
+    """Inline policy of the scheduled rescan: list the scanned keys, send S3-shaped events to the scan queue."""
+    statements: list[Statement] = []
+    for index, upload in enumerate(uploads):
+        listing = _allow(f"ListScanned{index}", ["s3:ListBucket"], [bucket_arn(partition, upload.name)])
+        if upload.prefix:
+            listing["Condition"] = {"StringLike": {"s3:prefix": [f"{upload.prefix}*"]}}
+        statements.append(listing)
+    statements += [
+        _allow("SubmitToScanQueue", ["sqs:SendMessage"], [scan_queue_arn]),
+        _allow("WriteOwnLogs", LOG_WRITES, [f"{log_group_arn}:*"]),
+    ]
+    return {"Version": VERSION, "Statement": statements}
+
+
+def scan_queue_policy(
+    *,
+    queue_arn: str,
+    account_id: str,
+    bucket_arns: Sequence[str] = (),
+    rule_arns: Sequence[str] = (),
+) -> Policy:
+    """Who may send to the scan queue: S3 for exactly these buckets of this account, EventBridge for exactly these
+    rules (confused-deputy conditions on both); nobody over plain HTTP."""
+    statements: list[Policy] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if bucket_arns:
+        statements.append(
+            {
+                "Sid": "S3NotificationsOfTheScannedBuckets",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": list(bucket_arns)},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        )
+    if rule_arns:
+        statements.append(
+            {
+                "Sid": "EventBridgeRulesOfTheScannedBuckets",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def batch_operations_trust_policy(*, account_id: str) -> Policy:
+    """Trust policy of the S3 Batch Operations job role: assumable by Batch Operations for this account's jobs."""
     return {
         "Version": VERSION,
         "Statement": [
-            _allow("PublishDefinitions", ["s3:PutObject"], objects),
-            # The manifest, and the published files it pins by version id (the updater seeds from them).
-            _allow("ReadPublished", READ_DEFINITIONS, objects),
-            _allow("ListDefinitions", ["s3:ListBucket"], [bucket_arn(partition, definitions_bucket)]),
-            _allow("WriteOwnLogs", LOG_WRITES, [f"{log_group_arn}:*"]),
+            {
+                "Sid": "BatchOperationsAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def batch_operations_policy(
+    *, partition: str, function_arn: str, uploads: Sequence[UploadBucket], report_bucket: str
+) -> Policy:
+    """What a Batch Operations job that invokes the scanner needs: the function, the manifests (an S3 Inventory's or
+    a generated one), listing the scanned buckets for generated manifests, writing its report."""
+    upload_buckets = list(dict.fromkeys(bucket_arn(partition, u.name) for u in uploads))
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _allow("InvokeScanner", ["lambda:InvokeFunction"], [function_arn, f"{function_arn}:*"]),
+            _allow("ListForGeneratedManifests", ["s3:ListBucket"], upload_buckets),
+            _allow(
+                "ReadManifests",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                [objects_arn(partition, u.name) for u in uploads] + [objects_arn(partition, report_bucket)],
+            ),
+            _allow(
+                "WriteReportsAndGeneratedManifests",
+                ["s3:PutObject"],
+                [objects_arn(partition, report_bucket)],
+            ),
         ],
     }
 
@@ -239,24 +371,43 @@ def quarantine_bucket_policy(*, partition: str, bucket: str, writer_arns: Sequen
     }
 
 
-def definitions_bucket_policy(*, partition: str, bucket: str, writer_arns: Sequence[str]) -> Policy:
-    """TLS only; nobody but the updater role (and admins) may publish or delete definitions.
+def definitions_bucket_policy(
+    *, partition: str, bucket: str, writer_arns: Sequence[str], admin_arns: Sequence[str] = ()
+) -> Policy:
+    """TLS only; nobody but the updater role (and admins) may publish or delete definitions; nobody but the admins
+    may write or delete the security team's own signatures under ``custom/`` (the updater only reads them: deleting
+    a file removes detections).
 
     ``force_destroy`` still empties the bucket on ``pulumi destroy``: the policy depends on the bucket, so the engine
     deletes it first.
     """
-    return {
-        "Version": VERSION,
-        "Statement": [
-            _deny_insecure_transport(partition, bucket),
+    statements = [
+        _deny_insecure_transport(partition, bucket),
+        _deny_unless_principal(
+            "DenyWritesExceptUpdater",
+            (*OBJECT_WRITES, *DELETE_OBJECTS),
+            [objects_arn(partition, bucket)],
+            writer_arns,
+        ),
+    ]
+    custom = [objects_arn(partition, bucket, prefix) for prefix in constants.DEFAULT_CUSTOM_SIGNATURES_PREFIXES]
+    if admin_arns:
+        statements.append(
             _deny_unless_principal(
-                "DenyWritesExceptUpdater",
-                (*OBJECT_WRITES, *DELETE_OBJECTS),
-                [objects_arn(partition, bucket)],
-                writer_arns,
-            ),
-        ],
-    }
+                "DenyCustomSignatureWritesExceptAdmins", (*OBJECT_WRITES, *DELETE_OBJECTS), custom, admin_arns
+            )
+        )
+    else:
+        statements.append(
+            {
+                "Sid": "DenyCustomSignatureWrites",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": [*OBJECT_WRITES, *DELETE_OBJECTS],
+                "Resource": custom,
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
 
 
 def upload_bucket_policy(
@@ -266,6 +417,7 @@ def upload_bucket_policy(
     exempt_arns: Sequence[str],
     enforce_tls: bool,
     block_unscanned: bool,
+    guardduty_tag: bool = False,
 ) -> Policy:
     """Policy of an upload bucket: TLS only (managed bucket) and/or no downloads of objects not tagged CLEAN.
 
@@ -286,7 +438,7 @@ def upload_bucket_policy(
             f"s3:ExistingObjectTag/{constants.TAG_STATUS}": list(constants.DOWNLOADABLE_STATUSES)
         }
         statements.append(statement)
-        statements += upload_tag_integrity_statements(partition, upload.name, exempt_arns)
+        statements += upload_tag_integrity_statements(partition, upload.name, exempt_arns, guardduty_tag=guardduty_tag)
     if not statements:
         raise ValueError("an upload bucket policy needs TLS enforcement or the download block")
     return {"Version": VERSION, "Statement": statements}
@@ -406,7 +558,9 @@ def _deny_insecure_transport(partition: str, bucket: str) -> Statement:
     }
 
 
-def upload_tag_integrity_statements(partition: str, bucket: str, exempt_arns: Sequence[str]) -> list[Statement]:
+def upload_tag_integrity_statements(
+    partition: str, bucket: str, exempt_arns: Sequence[str], *, guardduty_tag: bool = False
+) -> list[Statement]:
     """The statements that keep uploaders from landing an object already carrying a scan verdict.
 
     - DenyForgedScanTags: no ``scan-*`` key in a request's tags (PutObject and CreateMultipartUpload with
@@ -423,7 +577,9 @@ def upload_tag_integrity_statements(partition: str, bucket: str, exempt_arns: Se
         [objects_arn(partition, bucket)],
         exempt_arns,
     )
-    forged["Condition"]["ForAnyValue:StringLike"] = {"s3:RequestObjectTagKeys": ["scan-*"]}
+    # With guardDutyStatusTag the scanner owns GuardDuty's tag too.
+    owned = ["scan-*", *([constants.TAG_GUARDDUTY_STATUS] if guardduty_tag else [])]
+    forged["Condition"]["ForAnyValue:StringLike"] = {"s3:RequestObjectTagKeys": owned}
     copies = _deny_unless_principal(
         "DenyForeignCopies", ("s3:PutObject",), [objects_arn(partition, bucket)], exempt_arns
     )
@@ -454,13 +610,18 @@ def _deny_unless_principal(
 # --- The deployer ------------------------------------------------------------------------------------------------
 # What `pulumi up`, `refresh` and `destroy` call, per resource the program registers (the provider's create, read,
 # update and delete of each, and the image push). Names are Pulumi's auto-names: "<logical name>-<7 hex>".
-DEPLOYED_BUCKETS = ("quarantine-bucket-*", "uploads-managed-bucket-*", "definitions-store-bucket-*")
-DEPLOYED_ROLES = ("scanner-role-*", "definitions-updater-role-*")
-DEPLOYED_FUNCTIONS = ("scanner-function-*", "definitions-updater-function-*")
-DEPLOYED_QUEUES = ("scanner-dlq-*",)
+DEPLOYED_BUCKETS = (
+    "quarantine-bucket-*",
+    "uploads-managed-bucket-*",
+    "definitions-store-bucket-*",
+    "batch-operations-reports-bucket-*",
+)
+DEPLOYED_ROLES = ("scanner-role-*", "definitions-updater-role-*", "rescan-role-*", "batch-operations-role-*")
+DEPLOYED_FUNCTIONS = ("scanner-function-*", "definitions-updater-function-*", "rescan-function-*")
+DEPLOYED_QUEUES = ("scanner-dlq-*", "scan-queue-*", "scan-dlq-*")
 DEPLOYED_TOPICS = ("findings-topic-*",)
-DEPLOYED_ALARMS = ("alarms-*",)
-DEPLOYED_RULES = ("definitions-schedule-*",)
+DEPLOYED_ALARMS = ("alarms-*", "scan-age-*")
+DEPLOYED_RULES = ("definitions-schedule-*", "queue-triggers-*", "rescan-on-publish-*")
 DEPLOYED_REPOSITORIES = ("scanner-image-repository-*",)
 DEPLOYED_TABLES = ("quarantine-allow-list-*",)
 DEPLOYED_LOG_GROUPS = ("/aws/lambda/s3-clamav-scanner-*",)
@@ -545,6 +706,11 @@ DEPLOYER_FUNCTION_ACTIONS = (
     "lambda:UpdateFunctionEventInvokeConfig",
     "lambda:GetFunctionEventInvokeConfig",
     "lambda:DeleteFunctionEventInvokeConfig",
+)
+DEPLOYER_MAPPING_ACTIONS = (
+    "lambda:GetEventSourceMapping",
+    "lambda:UpdateEventSourceMapping",
+    "lambda:DeleteEventSourceMapping",
 )
 DEPLOYER_QUEUE_ACTIONS = (
     "sqs:CreateQueue",
@@ -715,6 +881,21 @@ def deployer_policy(
             {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
         ),
         *[_allow(sid, actions, here(*where)) for sid, actions, where in regional],
+        # The scan queue's event source mapping, for the scanner function only: Lambda authorises its creation on
+        # "*" (the mapping has no ARN yet), the rest on the mapping.
+        _allow(
+            "CreateEventSourceMappings",
+            ["lambda:CreateEventSourceMapping"],
+            ["*"],
+            {"ArnLike": {"lambda:FunctionArn": here("lambda", "function:", ["scanner-function-*"])}},
+        ),
+        _allow(
+            "ManageEventSourceMappings",
+            DEPLOYER_MAPPING_ACTIONS,
+            here("lambda", "event-source-mapping:", ["*"]),
+            {"ArnLike": {"lambda:FunctionArn": here("lambda", "function:", ["scanner-function-*"])}},
+        ),
+        # The Batch Operations role is handed to S3 by `scanner scan --batch-operations`, not by the deploy.
         # The e-mail subscription (findingsEmail): SNS authorises these on no resource type, so "*".
         _allow("ManageSubscriptions", DEPLOYER_SUBSCRIPTION_ACTIONS, ["*"]),
         # CreateKey has no key to name yet: the request must carry the program's tag.

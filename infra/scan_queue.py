@@ -8,7 +8,7 @@ and the redrive policy moves a message that failed `maxReceiveCount` times to th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -38,63 +38,6 @@ class QueueTriggerSettings:
         return VISIBILITY_TIMEOUT_FACTOR * function_timeout_seconds + self.batching_window_seconds
 
 
-def queue_policy(
-    *,
-    queue_arn: str,
-    account_id: str,
-    bucket_arns: Sequence[str] = (),
-    rule_arns: Sequence[str] = (),
-) -> dict[str, object]:
-    """Who may send to the scan queue: S3 for exactly these buckets of this account, EventBridge for exactly these
-    rules (confused-deputy conditions on both); nobody over plain HTTP."""
-    statements: list[dict[str, object]] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "sqs:*",
-            "Resource": queue_arn,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
-    if bucket_arns:
-        statements.append(
-            {
-                "Sid": "S3NotificationsOfTheScannedBuckets",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": list(bucket_arns)},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            }
-        )
-    if rule_arns:
-        statements.append(
-            {
-                "Sid": "EventBridgeRulesOfTheScannedBuckets",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def consumer_statement(queue_arn: str) -> dict[str, object]:
-    """What the scanner's role needs for the event source mapping (which polls with the function's role)."""
-    return {
-        "Sid": "ConsumeScanQueue",
-        "Effect": "Allow",
-        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-        "Resource": [queue_arn],
-    }
-
-
 def object_created_pattern(bucket: str, prefix: str | None, suffix: str | None) -> dict[str, object]:
     """The EventBridge pattern of one attached bucket's scanned keys (S3's "Object Created" events)."""
     detail: dict[str, object] = {"bucket": {"name": [bucket]}}
@@ -113,26 +56,27 @@ def _wildcard_escape(text: str) -> str:
 
 
 class ScanQueue(pulumi.ComponentResource):
-    """The encrypted scan queue and its dead-letter queue, the event source mapping, and the queue-age alarm."""
+    """The encrypted scan queue, its dead-letter queue and the queue-age alarm (created before the function, whose
+    policy names the queue); `consume()` adds the event source mapping once the function exists."""
 
     queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue
-    mapping: aws.lambda_.EventSourceMapping
     age_alarm: aws.cloudwatch.MetricAlarm
+    mapping: aws.lambda_.EventSourceMapping | None
 
     def __init__(
         self,
         name: str,
         *,
         settings: QueueTriggerSettings,
-        function_name: pulumi.Input[str],
         function_timeout_seconds: int,
-        consumer_policy: pulumi.Resource,
         alarm_topic_arn: pulumi.Input[str],
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("s3clamav:scanner:ScanQueue", name, {}, opts)
+        self._name = name
+        self.settings = settings
         child = pulumi.ResourceOptions(parent=self)
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
@@ -154,19 +98,6 @@ class ScanQueue(pulumi.ComponentResource):
             tags=dict(tags),
             opts=child,
         )
-        self.mapping = aws.lambda_.EventSourceMapping(
-            f"{name}-mapping",
-            event_source_arn=self.queue.arn,
-            function_name=function_name,
-            batch_size=settings.batch_size,
-            maximum_batching_window_in_seconds=settings.batching_window_seconds,
-            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-                maximum_concurrency=settings.maximum_concurrency
-            ),
-            function_response_types=["ReportBatchItemFailures"],
-            # Lambda checks the role may read the queue when the mapping is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[consumer_policy]),
-        )
         self.age_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-age",
             alarm_description=(
@@ -187,4 +118,21 @@ class ScanQueue(pulumi.ComponentResource):
             tags=dict(tags),
             opts=child,
         )
+        self.mapping = None
         self.register_outputs({"queueUrl": self.queue.url, "deadLetterQueueUrl": self.dead_letter_queue.url})
+
+    def consume(self, function_name: pulumi.Input[str], consumer_policy: pulumi.Resource) -> None:
+        """The event source mapping: batches, the batching window, maximum concurrency, ReportBatchItemFailures."""
+        self.mapping = aws.lambda_.EventSourceMapping(
+            f"{self._name}-mapping",
+            event_source_arn=self.queue.arn,
+            function_name=function_name,
+            batch_size=self.settings.batch_size,
+            maximum_batching_window_in_seconds=self.settings.batching_window_seconds,
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=self.settings.maximum_concurrency
+            ),
+            function_response_types=["ReportBatchItemFailures"],
+            # Lambda checks the role may read the queue when the mapping is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[consumer_policy]),
+        )

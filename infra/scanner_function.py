@@ -42,6 +42,20 @@ class ScannerFunctionArgs:
     allow_list_table_arn: pulumi.Input[str] | None = None
     quarantine_key_arn: pulumi.Input[str] | None = None
     """The quarantine's customer-managed key, when it has one."""
+    account_id: pulumi.Input[str] | None = None
+    """This account (for the result event bus and the Security Hub product ARNs)."""
+    scan_queue_arn: pulumi.Input[str] | None = None
+    """The scan queue the function consumes (queue and EventBridge trigger modes)."""
+
+
+def result_event_bus_arn(partition: str, region: str, account_id: str, bus: str) -> str:
+    """The ARN of the configured result event bus (a name of this account and region, or an ARN)."""
+    return bus if bus.startswith("arn:") else f"arn:{partition}:events:{region}:{account_id}:event-bus/{bus}"
+
+
+def security_hub_product_arn(partition: str, region: str, account_id: str) -> str:
+    """This account's own product in Security Hub: where BatchImportFindings sends its findings."""
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
 def scanner_environment(
@@ -51,6 +65,7 @@ def scanner_environment(
     quarantine_bucket: pulumi.Input[str] | None,
     definitions_bucket: pulumi.Input[str] | None,
     allow_list_table: pulumi.Input[str] | None = None,
+    security_hub_product: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """The environment scanner.config reads, keyed by the names in scanner.constants."""
     env: dict[str, pulumi.Input[str]] = {
@@ -61,9 +76,24 @@ def scanner_environment(
         # Derived from timeoutSeconds: a slow start or scan ends as an ERROR tag and a finding, not Lambda's kill.
         constants.ENV_CLAMD_START_TIMEOUT: str(config.clamd_start_timeout_seconds),
         constants.ENV_CLAMD_SCAN_TIMEOUT: str(config.clamd_scan_timeout_seconds),
+        # The same floor the stack's sizing rule used: objects that cannot finish in time are not streamed.
+        constants.ENV_SCAN_RATE_FLOOR: str(constants.DEFAULT_SCAN_RATE_FLOOR_BYTES_PER_SECOND),
         "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
     }
+    options = config.options
+    if options.scan_concurrency:
+        env[constants.ENV_SCAN_CONCURRENCY] = str(options.scan_concurrency)
+    if options.result_events:
+        env[constants.ENV_RESULT_EVENT_BUS] = options.result_event_bus
+        env[constants.ENV_RESULT_EVENT_SOURCE] = options.result_event_source
+    if options.guardduty_status_tag:
+        env[constants.ENV_GUARDDUTY_STATUS_TAG] = "true"
+    if options.security_hub_findings:
+        if security_hub_product is None:
+            raise ValueError("securityHubFindings needs the account's Security Hub product ARN")
+        env[constants.ENV_SECURITY_HUB_PRODUCT_ARN] = security_hub_product
+        env[constants.ENV_SECURITY_HUB_UNSCANNABLE] = str(options.security_hub_unscannable).lower()
     if config.infected_action is InfectedAction.QUARANTINE:
         if quarantine_bucket is None or allow_list_table is None:
             raise ValueError("infectedAction=quarantine needs the quarantine bucket and the allow-list table")
@@ -120,6 +150,7 @@ class ScannerFunction(pulumi.ComponentResource):
                     quarantine_bucket=args.quarantine_bucket,
                     definitions_bucket=args.definitions_bucket,
                     allow_list_table=args.allow_list_table,
+                    security_hub_product=self._security_hub_product(args),
                 )
             ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
@@ -148,12 +179,28 @@ class ScannerFunction(pulumi.ComponentResource):
             }
         )
 
+    @staticmethod
+    def _security_hub_product(args: ScannerFunctionArgs) -> pulumi.Output[str] | None:
+        if not args.config.options.security_hub_findings:
+            return None
+        return pulumi.Output.all(args.partition, args.region, args.account_id or "").apply(
+            lambda v: security_hub_product_arn(v[0], v[1], v[2])
+        )
+
     def _policy_json(self, args: ScannerFunctionArgs) -> pulumi.Output[str]:
         config = args.config
+        options = config.options
         uploads = list(args.uploads)
+        if (options.result_events or options.security_hub_findings) and args.account_id is None:
+            raise ValueError("result events and Security Hub findings need the account id")
+        if options.queued and args.scan_queue_arn is None:
+            raise ValueError(f"triggerMode={options.trigger_mode.value} needs the scan queue")
 
         def render(values: list[str]) -> str:
-            partition, region, topic, key, dlq, logs, quarantine, definitions, table, qkey, *bucket_names = values
+            partition, region, topic, key, dlq, logs, quarantine, definitions, table, qkey, account, queue, *names = (
+                values
+            )
+            bucket_names = names
             return json.dumps(
                 policies.scanner_policy(
                     partition=partition,
@@ -169,6 +216,15 @@ class ScannerFunction(pulumi.ComponentResource):
                     definitions_bucket=definitions or None,
                     allow_list_table_arn=table or None,
                     quarantine_key_arn=qkey or None,
+                    scan_queue_arn=queue or None,
+                    result_event_bus_arn=(
+                        result_event_bus_arn(partition, region, account, options.result_event_bus)
+                        if options.result_events
+                        else None
+                    ),
+                    security_hub_product_arn=(
+                        security_hub_product_arn(partition, region, account) if options.security_hub_findings else None
+                    ),
                 )
             )
 
@@ -183,5 +239,7 @@ class ScannerFunction(pulumi.ComponentResource):
             "" if args.definitions_bucket is None else args.definitions_bucket,
             "" if args.allow_list_table_arn is None else args.allow_list_table_arn,
             "" if args.quarantine_key_arn is None else args.quarantine_key_arn,
+            "" if args.account_id is None else args.account_id,
+            "" if args.scan_queue_arn is None else args.scan_queue_arn,
             *[u.name for u in uploads],
         ).apply(render)

@@ -69,6 +69,7 @@ class UploadBuckets(pulumi.ComponentResource):
                         exempt_arns=exempt_arns,
                         enforce_tls=True,
                         block_unscanned=block,
+                        guardduty_tag=config.options.guardduty_status_tag,
                     ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -89,6 +90,7 @@ class UploadBuckets(pulumi.ComponentResource):
                             exempt_arns=exempt_arns,
                             enforce_tls=False,
                             block_unscanned=True,
+                            guardduty_tag=config.options.guardduty_status_tag,
                         ),
                         opts=pulumi.ResourceOptions(parent=self),
                     )
@@ -116,6 +118,7 @@ def _policy_json(
     exempt_arns: Sequence[pulumi.Input[str]],
     enforce_tls: bool,
     block_unscanned: bool,
+    guardduty_tag: bool = False,
 ) -> pulumi.Output[str]:
     """The upload bucket policy as JSON; ``upload`` None means the managed bucket (whole bucket scanned)."""
 
@@ -129,6 +132,7 @@ def _policy_json(
                 exempt_arns=exempt,
                 enforce_tls=enforce_tls,
                 block_unscanned=block_unscanned,
+                guardduty_tag=guardduty_tag,
             )
         )
 

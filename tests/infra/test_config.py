@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.options import TriggerMode
 from infra.config import CONFIG_KEYS, PROJECT, ConfigError, InfectedAction, StackConfig, UploadBucket
+from infra.options import TriggerMode
 from tests.infra.harness import ROOT, engine_config, project_defaults, stack_settings
 
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

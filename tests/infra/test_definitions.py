@@ -31,12 +31,21 @@ def test_definitions_bucket_is_private_versioned_and_written_by_the_updater_only
         assert d.named("definitions-store-bucket").inputs["forceDestroy"] is True
         assert_hardened(d, "definitions-store", expiration_days=None, noncurrent_days=7)
         policy = statements(document(d.named("definitions-store-policy")))
-        assert set(policy) == {"DenyInsecureTransport", "DenyWritesExceptUpdater"}
+        assert set(policy) == {
+            "DenyInsecureTransport",
+            "DenyWritesExceptUpdater",
+            "DenyCustomSignatureWritesExceptAdmins",
+        }
         deny = policy["DenyWritesExceptUpdater"]
         assert deny["Effect"] == "Deny"
         assert "s3:PutObject" in deny["Action"]
         assert deny["Resource"] == [f"arn:aws:s3:::{DEFINITIONS_BUCKET}/*"]
         assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [UPDATER_ROLE, ADMIN]}}
+        # The security team's own signatures: only the admins write or delete them, not even the updater.
+        custom = policy["DenyCustomSignatureWritesExceptAdmins"]
+        assert custom["Resource"] == [f"arn:aws:s3:::{DEFINITIONS_BUCKET}/custom/*"]
+        assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(custom["Action"])
+        assert custom["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [ADMIN]}}
 
     return deploy({"adminRoleArns": [ADMIN]}).verify(check)
 
@@ -55,6 +64,8 @@ def test_updater_runs_the_same_image_with_its_own_command_role_and_logs() -> pul
         assert updater["environment"]["variables"] == {
             "DEFINITIONS_BUCKET": DEFINITIONS_BUCKET,
             "DEFINITIONS_MIRROR_URL": "https://clamav-mirror.example.internal",
+            "CUSTOM_SIGNATURES_ALLOW_LISTING": "false",
+            "FINDINGS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:findings-topic-0a1b2c3",
             "POWERTOOLS_SERVICE_NAME": "s3-clamav-scanner",
             "POWERTOOLS_METRICS_NAMESPACE": "S3ClamAVScanner",
         }
@@ -80,6 +91,12 @@ def test_updater_may_only_publish_definitions_and_write_its_logs() -> pulumi.Out
             "WriteOwnLogs": (
                 ["logs:CreateLogStream", "logs:PutLogEvents"],
                 [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{UPDATER_LOGS}:*"],
+            ),
+            # A finding names a security team's signature file that does not load.
+            "PublishFindings": (["sns:Publish"], [f"arn:aws:sns:{REGION}:{ACCOUNT}:findings-topic-0a1b2c3"]),
+            "EncryptFindings": (
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/findings-key-0000-1111"],
             ),
         }
 

@@ -127,6 +127,14 @@ def _requests(r: Registration) -> list[Request]:
             via = {**TAGGED, "kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}
             requests.append(Request("kms:CreateGrant", key, DEPLOYER, via))
         return requests
+    if t == "aws:sqs/queuePolicy:QueuePolicy":
+        return [Request("sqs:SetQueueAttributes", _arn("sqs", i["queueUrl"].rsplit("/", 1)[-1]), DEPLOYER)]
+    if t == "aws:lambda/eventSourceMapping:EventSourceMapping":
+        return [
+            Request(
+                "lambda:CreateEventSourceMapping", "*", DEPLOYER, {"lambda:FunctionArn": _function(i["functionName"])}
+            )
+        ]
     if t == "aws:dynamodb/resourcePolicy:ResourcePolicy":
         return [Request("dynamodb:PutResourcePolicy", i["resourceArn"], DEPLOYER)]
     raise AssertionError(f"{t} ({r.name}): the deployer policy test does not know this resource type")
@@ -162,9 +170,19 @@ def test_the_deployer_may_create_every_resource_the_program_registers(stack: str
 def test_the_deployer_policy_is_least_privilege() -> None:
     policy = published_deployer_policy()
     everything = [s for s in policy["Statement"] if s["Resource"] == ["*"]]
-    # Only what AWS authorises on no resource: the ECR token, CreateKey (tag-conditioned), and two read/subscription
-    # calls without a resource type.
-    assert {s["Sid"] for s in everything} == {"EcrLogin", "CreateKeys", "ManageSubscriptions", "DescribeLogGroups"}
+    # Only what AWS authorises on no resource: the ECR token, CreateKey (tag-conditioned), CreateEventSourceMapping
+    # (conditioned on the scanner function), and two read/subscription calls without a resource type.
+    assert {s["Sid"] for s in everything} == {
+        "EcrLogin",
+        "CreateKeys",
+        "CreateEventSourceMappings",
+        "ManageSubscriptions",
+        "DescribeLogGroups",
+    }
+    mappings = next(s for s in everything if s["Sid"] == "CreateEventSourceMappings")
+    assert mappings["Condition"] == {
+        "ArnLike": {"lambda:FunctionArn": ["arn:aws:lambda:eu-west-1:111122223333:function:scanner-function-*"]}
+    }
     assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
     pass_role = next(s for s in policy["Statement"] if s["Sid"] == "PassRolesToLambda")
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}

@@ -452,6 +452,7 @@ FUNCTION_CASES = {
             "DEFINITIONS_CHECK_MINUTES": "15",
             "CLAMD_START_TIMEOUT_SECONDS": "120",
             "CLAMD_SCAN_TIMEOUT_SECONDS": "690",
+            "SCAN_RATE_FLOOR_BYTES_PER_SECOND": "1048576",
         },
         {"memorySize": 3008, "timeout": 900, "ephemeralStorage": {"size": 4096}},
     ),
@@ -474,6 +475,7 @@ FUNCTION_CASES = {
             "DEFINITIONS_CHECK_MINUTES": "5",
             "CLAMD_START_TIMEOUT_SECONDS": "120",
             "CLAMD_SCAN_TIMEOUT_SECONDS": "690",
+            "SCAN_RATE_FLOOR_BYTES_PER_SECOND": "1048576",
         },
         {"memorySize": 6144, "timeout": 900, "ephemeralStorage": {"size": 4096}, "reservedConcurrentExecutions": 20},
     ),
@@ -485,6 +487,7 @@ FUNCTION_CASES = {
             "ENCRYPTED_IS_INFECTED": "false",
             "CLAMD_START_TIMEOUT_SECONDS": "120",
             "CLAMD_SCAN_TIMEOUT_SECONDS": "690",
+            "SCAN_RATE_FLOOR_BYTES_PER_SECOND": "1048576",
         },
         {"memorySize": 3008, "timeout": 900, "ephemeralStorage": {"size": 4096}},
     ),
@@ -639,6 +642,12 @@ def test_outputs() -> pulumi.Output[bool]:
             "deadLetterQueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/scanner-dlq-0a1b2c3",
             "definitionsBucket": DEFINITIONS_BUCKET,
             "updaterFunctionName": "definitions-updater-function-0a1b2c3",
+            # Direct mode, no rescan, no Batch Operations: the production-shape outputs are null.
+            "scanQueueUrl": None,
+            "scanDeadLetterQueueUrl": None,
+            "rescanFunctionName": None,
+            "batchOperationsRoleArn": None,
+            "batchOperationsReportBucket": None,
         }
         return True
 
@@ -652,9 +661,14 @@ def test_example_stacks_deploy(stack: str) -> pulumi.Output[bool]:
 
     def check(d: Deployment) -> None:
         functions = d.of_type("aws:lambda/function:Function")
-        assert {f.name for f in functions} == {"scanner-function", "definitions-updater-function"}
+        expected = {"scanner-function", "definitions-updater-function"} | (
+            {"rescan-function"} if stack == "prod" else set()
+        )
+        assert {f.name for f in functions} == expected
         notifications = d.of_type("aws:s3/bucketNotification:BucketNotification")
-        assert len(notifications) == (1 if stack == "dev" else 2)
+        # dev: the managed bucket's Lambda notification; prod (queue mode): one per attached bucket to the scan
+        # queue, and the definitions bucket's EventBridge notification for the scheduled rescan.
+        assert len(notifications) == (1 if stack == "dev" else 3)
         for registration in d.of_type("aws:iam/rolePolicy:RolePolicy"):
             assert findings(registration.inputs["policy"]) == []
 
