@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -26,6 +27,8 @@ from scanner.allowlist import AllowList
 from scanner.archives import rar_supported
 from scanner.clamd import ClamdDaemon
 from scanner.config import Settings
+from scanner.definitions.manifest import directory_built_at
+from scanner.definitions.reporting import report_age
 from scanner.definitions.watcher import DefinitionsWatcher, Staged
 from scanner.engine import engine_label
 from scanner.events import Delivery, Ignored, Malformed, ObjectRef, parse_event
@@ -72,6 +75,7 @@ class ScannerRuntime:
     _next: tuple[Staged, ClamdDaemon] | None = field(default=None, init=False, repr=False)
     """A second clamd loading a newer set beside the one that scans (blue-green switch)."""
     _generation: int = field(default=0, init=False, repr=False)
+    _baked_age_reported_at: float | None = field(default=None, init=False, repr=False)
     _start_error: BaseException | None = field(default=None, init=False, repr=False)
     _findings: SecurityHubFindings | None = field(default=None, init=False, repr=False)
     """Kept for the life of the environment: once Security Hub says it is off, it is not asked again."""
@@ -162,6 +166,7 @@ class ScannerRuntime:
         answers, or stage a newer published set on a second clamd (scans go on with the current one meanwhile)."""
         self._finish_cold_start()
         if self.definitions is None:
+            self._report_baked_age()
             return
         if not self.definitions.prepared:
             self.start()
@@ -172,6 +177,19 @@ class ScannerRuntime:
             staged = self.definitions.check()
             if staged is not None:
                 self._stage(staged)
+
+    def _report_baked_age(self) -> None:
+        """Without a definitions bucket the image's database is the only one: its age feeds the same alarm, at
+        most once per check interval."""
+        now = time.monotonic()
+        if self._baked_age_reported_at is not None and now - self._baked_age_reported_at < 60 * float(
+            self.settings.definitions_check_minutes
+        ):
+            return
+        self._baked_age_reported_at = now
+        built = directory_built_at(self.settings.clamd.database_dir)
+        if built is not None:
+            report_age(max(0.0, (datetime.now(UTC) - built).total_seconds() / 3600))
 
     def _stage(self, staged: Staged) -> None:
         self._generation += 1
