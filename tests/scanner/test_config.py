@@ -26,7 +26,7 @@ def test_defaults_and_parsing() -> None:
     assert settings.findings_topic_arn.endswith(":findings")
     default = Settings.from_environment({"QUARANTINE_BUCKET": "q"})
     assert default.action is InfectedAction.QUARANTINE
-    assert default.max_object_bytes == 1024**3
+    assert default.max_object_bytes == 512 * 1024**2
 
 
 @pytest.mark.parametrize(
