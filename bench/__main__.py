@@ -1,9 +1,9 @@
 """Benchmarks: `python -m bench <name> [options]`; `python -m bench all [--quick] [--results-dir DIR]` runs them all.
 
-Names: signatures, latency, throughput, memory, coldstart, cost, burst, falsepositives, dbload, scanrate, switch,
-coldterms, plot, report (see docs/BENCHMARKS.md and
-`python -m bench <name> --help`). Results go to bench/results/<name>.json, the plot to docs/benchmarks.png, the
-tables of docs/BENCHMARKS.md to stdout (report).
+Names: signatures, latency, concurrency, throughput, memory, coldstart, coldterms, cost, burst, falsepositives,
+dbload, scanrate, switch, hashing, plot, report (see docs/BENCHMARKS.md and `python -m bench <name> --help`). `all`
+runs them in that order: cost reads coldstart's and coldterms' results from the same results directory. Results go
+to bench/results/<name>.json, the plot to docs/benchmarks.png, the tables of docs/BENCHMARKS.md to stdout (report).
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import sys
 
 BENCHMARKS = (
     "latency",
+    "concurrency",
     "throughput",
     "memory",
     "coldstart",
+    "coldterms",
     "cost",
     "burst",
     "falsepositives",
     "dbload",
     "scanrate",
     "switch",
-    "coldterms",
     "hashing",
 )
 COMMANDS = ("signatures", *BENCHMARKS, "plot", "report")

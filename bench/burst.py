@@ -1,6 +1,6 @@
 """Burst: 1,000 objects uploaded at once through `scanner local`; all must reach a final status, none lost.
 
-    python -m bench burst [--runs 5] [--objects 1000] [--quick]
+    python -m bench burst [--runs 3] [--objects 1000] [--quick]
 
 Each run starts a fresh `python -m scanner local --port 0 --json --database <synthetic database>` (embedded
 S3/SQS/SNS endpoint, upload bucket -> SQS -> handler, 2 retries then a dead-letter queue, a real clamd), uploads
@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from bench.common import REPO, median, parser, runs, write_result
+from bench.common import REPO, load_average, median, parser, runs, write_result
 from bench.signatures import ensure_database
 from tests.support.clamd import EICAR
 
@@ -179,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__.splitlines()[0])
     args.add_argument("--objects", type=int, default=None, help="objects per burst (default 1000, quick: 20)")
     args = args.parse_args(argv)
-    count = runs(args, default=5)
+    count = runs(args, default=3)
     objects = args.objects or (20 if args.quick else 1000)
     database = ensure_database(args.quick, args.profile)
+    started_load = load_average()
     results = []
     for run in range(count):
         result = burst(database, objects, seed=run)
@@ -201,7 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"median {summary['objects_per_s_median']} objects/s; lost {summary['lost_total']}")
     write_result(
-        args, "burst", {"runs": count, "database": str(database), "objects": objects, "bursts": results, **summary}
+        args,
+        "burst",
+        {
+            "runs": count,
+            "database": str(database),
+            "objects": objects,
+            "load_average_at_start": started_load,
+            "bursts": results,
+            **summary,
+        },
     )
     return 1 if summary["lost_total"] or summary["wrong_total"] else 0
 

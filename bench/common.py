@@ -16,13 +16,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from scanner import constants as c
 from scanner.config import ClamdSettings, Settings
@@ -126,9 +128,11 @@ def moto_server() -> Iterator[str]:
 
 
 def clamd_settings(
-    database_dir: Path, work_dir: Path, *, max_object_bytes: int = c.DEFAULT_MAX_OBJECT_BYTES
+    database_dir: Path, work_dir: Path, *, max_object_bytes: int = c.DEFAULT_MAX_OBJECT_BYTES, scan_concurrency: int = 0
 ) -> ClamdSettings:
-    """The scanner's clamd with the clean-file cache off: every measurement scans for real."""
+    """The scanner's clamd with the clean-file cache off: every measurement scans for real. MaxThreads as the
+    deployed environment renders it for `scan_concurrency` (Settings.from_environment)."""
+    concurrency = scan_concurrency or max(1, len(os.sched_getaffinity(0)))
     return ClamdSettings(
         database_dir=database_dir,
         work_dir=work_dir,
@@ -137,6 +141,7 @@ def clamd_settings(
         scan_timeout_s=600,
         max_object_bytes=max_object_bytes,
         disable_cache=True,
+        max_threads=2 * concurrency + 2,
     )
 
 
@@ -154,6 +159,27 @@ def discard_output() -> Iterator[None]:
                     handler.setStream(stream)
 
 
+class RequestCounter:
+    """Counts the HTTP requests an S3 client sends, by operation (botocore `before-send`: retries count too)."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        for client in clients:
+            self.watch(client)
+
+    def watch(self, client: Any) -> None:
+        client.meta.events.register("before-send.s3", self._sent, unique_id=f"bench-request-counter-{id(self)}")
+
+    def _sent(self, event_name: str = "", **kwargs: Any) -> None:
+        self.counts[event_name.rsplit(".", 1)[-1]] += 1
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last take(), reset."""
+        counts = dict(sorted(self.counts.items()))
+        self.counts.clear()
+        return counts
+
+
 @dataclass
 class Bench:
     """One moto server, buckets, and a runtime with a warm clamd: the handler as Lambda runs it."""
@@ -165,12 +191,21 @@ class Bench:
     quarantine: str
     s3_seconds: float = 0.0
     """Time the runtime's S3 client spent in calls (HTTP round trips to moto) during the last handle()."""
+    requests: dict[str, int] = field(default_factory=dict)
+    """S3 requests the runtime sent during the last handle(), by operation."""
     _call_started: float = 0.0
+    _counter: RequestCounter | None = None
 
     def __post_init__(self) -> None:
         events = self.runtime.s3_client.meta.events
         events.register("before-call.s3", self._before_call, unique_id="bench-s3-timer-before")
         events.register("after-call.s3", self._after_call, unique_id="bench-s3-timer-after")
+        self._counter = RequestCounter(self.runtime.s3_client)
+
+    @property
+    def counter(self) -> RequestCounter:
+        assert self._counter is not None
+        return self._counter
 
     def _before_call(self, **kwargs: Any) -> None:
         self._call_started = time.perf_counter()
@@ -178,18 +213,28 @@ class Bench:
     def _after_call(self, **kwargs: Any) -> None:
         self.s3_seconds += time.perf_counter() - self._call_started
 
-    def put(self, key: str, body: bytes | Path) -> dict[str, Any]:
-        """Upload and return the S3 notification for it (with the version id, as a versioned bucket sends)."""
+    def put(self, key: str, body: bytes | Path, *, bucket: str | None = None) -> dict[str, Any]:
+        """Upload and return the S3 notification for it (with the version id when the bucket is versioned)."""
+        return s3_event(self.put_record(key, body, bucket=bucket))
+
+    def put_record(self, key: str, body: bytes | Path, *, bucket: str | None = None) -> dict[str, Any]:
+        """Upload and return the notification's record for it."""
+        bucket = bucket or self.bucket
         if isinstance(body, Path):
-            self.s3.upload_file(str(body), self.bucket, key)
+            self.s3.upload_file(str(body), bucket, key)
             size = body.stat().st_size
         else:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body)
             size = len(body)
-        head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        return s3_event(
-            s3_record(self.bucket, key, size=size, version_id=head.get("VersionId"), etag=head["ETag"].strip('"'))
-        )
+        head = self.s3.head_object(Bucket=bucket, Key=key)
+        return s3_record(bucket, key, size=size, version_id=head.get("VersionId"), etag=head["ETag"].strip('"'))
+
+    def unversioned_bucket(self) -> str:
+        """A bucket without versioning in the same endpoint (attached buckets may be unversioned)."""
+        name = f"{self.bucket}-unversioned"[:63]
+        with contextlib.suppress(self.s3.exceptions.BucketAlreadyOwnedByYou):
+            self.s3.create_bucket(Bucket=name)
+        return name
 
     def untag(self, key: str) -> None:
         """Forget an earlier verdict so the same object is scanned again."""
@@ -199,11 +244,13 @@ class Bench:
         """Seconds the handler took for `event`; checks the verdict."""
         with discard_output():
             self.s3_seconds = 0.0
+            self.counter.take()
             started = time.perf_counter()
             result = self.runtime.handle(event)
             elapsed = time.perf_counter() - started
+            self.requests = self.counter.take()
         statuses = [s["status"] for s in result["statuses"]]
-        if statuses != [expect]:
+        if statuses != [expect] * len(statuses) or not statuses:
             raise RuntimeError(f"expected {expect}, got {result['statuses']}")
         return elapsed
 
@@ -216,10 +263,12 @@ def bench_runtime(
     max_object_bytes: int = c.DEFAULT_MAX_OBJECT_BYTES,
     name: str = "bench",
     buckets: tuple[str, str] | None = None,
+    scan_concurrency: int = 0,
 ) -> Iterator[Bench]:
     """A runtime built the way Lambda builds it (ScannerRuntime.from_settings), clamd started and warm.
 
     `buckets` (upload, quarantine) reuses existing buckets; by default two fresh versioned ones are created.
+    `scan_concurrency` is SCAN_CONCURRENCY (0: one per vCPU, the deployed default).
     """
     work = Path(tempfile.mkdtemp(prefix=f"{name}-clamd-"))
     os.environ["AWS_ENDPOINT_URL"] = endpoint
@@ -236,7 +285,8 @@ def bench_runtime(
     settings = Settings(
         quarantine_bucket=quarantine,
         max_object_bytes=max_object_bytes,
-        clamd=clamd_settings(database_dir, work, max_object_bytes=max_object_bytes),
+        scan_concurrency=scan_concurrency,
+        clamd=clamd_settings(database_dir, work, max_object_bytes=max_object_bytes, scan_concurrency=scan_concurrency),
     )
     runtime = ScannerRuntime.from_settings(settings, session=session)
     runtime.daemon.start()
@@ -300,6 +350,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (the machine is shared: read every figure beside them)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def configured_memory_mb() -> int:
+    """The scanner's memory in the stack configuration (Pulumi.yaml `memoryMB` default)."""
+    document = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    return int(document["config"]["memoryMB"]["default"])
+
+
 def write_result(args: argparse.Namespace, name: str, data: dict[str, Any]) -> Path:
     """bench/results/<name>.json (or --results-dir), with the machine and the time of the run."""
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -309,6 +370,7 @@ def write_result(args: argparse.Namespace, name: str, data: dict[str, Any]) -> P
         "quick": bool(args.quick),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
+        "load_average_at_end": load_average(),
         **data,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -58,8 +58,8 @@ WORDS = [
 
 
 def corpus_file(kind: str, size: int, seed: int = 7) -> Path:
-    """The cached file of `kind` with exactly `size` bytes."""
-    path = CACHE / "corpus" / f"{kind}-{size}.bin"
+    """The cached file of `kind` with exactly `size` bytes (one per seed)."""
+    path = CACHE / "corpus" / (f"{kind}-{size}.bin" if seed == 7 else f"{kind}-{size}-s{seed}.bin")
     if path.exists() and path.stat().st_size == size:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,3 +285,33 @@ BUILDERS: dict[str, Callable[[int, random.Random], bytes]] = {
     "pdf": _pdf,
     "pe": _pe,
 }
+
+
+KiB = 1024
+UPLOAD_MIX: tuple[tuple[str, int], ...] = (
+    ("text", 64 * KiB),
+    ("text", 512 * KiB),
+    ("pdf", 256 * KiB),
+    ("pdf", 1024 * KiB),
+    ("office", 128 * KiB),
+    ("office", 512 * KiB),
+    ("pe", 256 * KiB),
+    ("libs", 1024 * KiB),
+    ("random", 256 * KiB),
+    ("random", 1024 * KiB),
+)
+"""A representative SQS batch of 10 uploads (kind, bytes), 5 MiB in all: a guess, stated as one. Text and data
+(CSV, JSON, logs), documents (PDF, office), an executable, an archive of binaries, and incompressible content
+(media, compressed or encrypted files), 64 KiB to 1 MiB each."""
+
+
+def upload_batch(size: int | None = None, *, quick: bool = False, seed: int = 0) -> list[tuple[str, Path]]:
+    """The files of one representative batch: UPLOAD_MIX's kinds at their own sizes, or all at `size`; quick: 64 KiB.
+
+    Each record gets its own content (seed + index), so no two objects of a batch are the same bytes.
+    """
+    files = []
+    for index, (kind, own) in enumerate(UPLOAD_MIX):
+        nbytes = 64 * KiB if quick else (size or own)
+        files.append((kind, corpus_file(kind, nbytes, seed=seed + index)))
+    return files

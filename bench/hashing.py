@@ -1,6 +1,6 @@
 """The cost of the content identity: SHA-256 while streaming vs clamd's own scan rate, in one run.
 
-    python -m bench hashing [--runs 5] [--size-mib 64] [--quick]
+    python -m bench hashing [--runs 3] [--size-mib 16] [--quick]
 
 Side by side on the same bytes (deterministic pseudo-random content, no S3): hashlib's SHA-256 in the scanner's
 256 KiB chunks; clamd's INSTREAM of the bytes from memory (warm clamd on the benchmark database, DisableCache
@@ -52,17 +52,17 @@ def instream_seconds(daemon: ClamdDaemon, data: bytes, *, hashed: bool) -> float
 
 def main(argv: list[str] | None = None) -> int:
     options = parser(__doc__.splitlines()[0])
-    options.add_argument("--size-mib", type=int, default=64)
+    options.add_argument("--size-mib", type=int, default=16)
     args = options.parse_args(argv)
     size = (4 if args.quick else args.size_mib) * MiB
     data = random_file(CACHE / f"random-{size // MiB}m.bin", size, seed=7).read_bytes()
-    database = ensure_database(args.quick)
+    database = ensure_database(args.quick, args.profile)
     work = Path(tempfile.mkdtemp(prefix="bench-hashing-"))
     daemon = ClamdDaemon(clamd_settings(database, work), CHUNK)
     daemon.start()
     try:
         daemon.wait_ready()
-        repeat = runs(args, 5)
+        repeat = runs(args, 3)
         hash_s, plain_s, hashed_s = [], [], []
         for _ in range(repeat):
             hash_s.append(sha256_seconds(data))

@@ -1,6 +1,6 @@
 """Scan rate (MiB/s) by content kind and size, on the official-shaped and the legacy database, side by side.
 
-    python -m bench scanrate [--runs 3] [--sizes 1,16,64] [--kinds random,text,...] [--quick]
+    python -m bench scanrate [--runs 2] [--sizes 1,16,64] [--kinds random,text,...] [--quick]
 
 One warm clamd per database (cache off); each (kind, size) is streamed by INSTREAM `--runs` times, alternating
 which database goes first; the figure is the median scan time and the MiB/s it gives. Content: bench/corpus.py.
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     add_sizes_argument(args, DEFAULT_SIZES)
     args.add_argument("--kinds", default=",".join(KINDS), help="content kinds, comma-separated")
     options = args.parse_args(argv)
-    count = runs(options, default=3)
+    count = runs(options, default=2)
     sizes = sizes_mib(options, DEFAULT_SIZES, quick=(1,))
     databases = {
         "official": ensure_database(options.quick, "official"),

@@ -13,7 +13,10 @@ named the same database. Methods:
 * reload-blocking: the same with ConcurrentDatabaseReload no, IdleTimeout 30 (clamd's default);
   reload-blocking-idle2: the same with IdleTimeout 2;
 * blue-green: a second clamd on B's directory and its own socket while the first keeps scanning; once it
-  answers PING the client switches to it (between two scans) and the first is stopped.
+  answers PING the client switches to it (between two scans) and the first is stopped;
+* runtime: the scanner's own blue-green switch, through ScannerRuntime (bench/runtime_switch.py): B published to
+  a definitions bucket, invocations going on, refresh_definitions stages B on a second clamd, settle_switch
+  switches once it answers.
 
 Per method: scans, failed scans (an accepted scan that got an error or a broken connection), the longest time
 between two verdicts, the time from the switch to the first verdict by B, the peak RSS of every clamd involved
@@ -35,12 +38,13 @@ from typing import Any
 
 from bench.clamd_proc import Clamd, MemorySampler
 from bench.common import CACHE, MiB, parser, write_result
+from bench.runtime_switch import run_runtime
 from bench.scanning import scan
 from bench.signatures import CANARY, canary_name, daily_version, ensure_database
 from scanner.clamd import ClamdClient
 from scanner.exceptions import ClamdError, ClamdUnavailableError
 
-METHODS = ("restart", "reload", "reload-blocking", "reload-blocking-idle2", "blue-green")
+METHODS = ("restart", "reload", "reload-blocking", "reload-blocking-idle2", "blue-green", "runtime")
 PROBE = CANARY + bytes(1024 - len(CANARY))
 
 
@@ -243,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     set_b = ensure_database(options.quick, "official", variant="b")
     settle = 0.5 if options.quick else 3.0
     results = []
+    timeout = 30 if options.quick else 180
+    daily = {variant.upper(): str(daily_version(variant)) for variant in ("a", "b")}
     for method in options.methods.split(","):
-        figures = run_method(method, set_a, set_b, settle, timeout_s=30 if options.quick else 180)
+        if method == "runtime":
+            figures = run_runtime(set_a, set_b, daily, settle, timeout)
+        else:
+            figures = run_method(method, set_a, set_b, settle, timeout_s=timeout)
         results.append(figures)
         print(
             f"{method:22} scans {figures['scans']}, failed {figures['failed_scans']}, "
