@@ -473,3 +473,30 @@ def test_the_example_installs_this_checkout() -> None:
     lines = [line for line in (EXAMPLE / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
     assert lines == ["-r ../../requirements.txt", "-e ../.."]
     assert (EXAMPLE / "../../pyproject.toml").resolve() == ROOT / "pyproject.toml"
+
+
+def python_snippet(document: Path) -> str:
+    text = document.read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_docs_show_the_same_three_lines() -> None:
+    snippet = python_snippet(ROOT / "docs" / "README-component-section.md")
+    assert python_snippet(ROOT / "docs" / "DEPLOY.md") == snippet
+    assert len([line for line in snippet.splitlines() if line.strip()]) == 3
+
+
+@pulumi.runtime.test
+def test_the_readmes_three_lines_deploy() -> pulumi.Output[bool]:
+    import pulumi_aws as aws
+
+    d = runtime()
+    exec(python_snippet(ROOT / "docs" / "README-component-section.md"), {"aws": aws})
+
+    def check(d: Deployment) -> None:
+        assert component(d).name == "av"
+        (subscription,) = d.named("av-trigger-uploads-notification").inputs["lambdaFunctions"]
+        assert subscription["filterPrefix"] == "incoming/"
+        assert d.named("av-trigger-uploads-notification").inputs["bucket"] == EXAMPLE_BUCKET
+
+    return d.verify(check)
