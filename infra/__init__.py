@@ -2,6 +2,7 @@
 
 from infra.alarms import DefinitionsAgeAlarm, ScannerAlarms
 from infra.buckets import HardenedBucket, HardenedBucketArgs, writers_only_policy
+from infra.component import S3VirusScanner, ScanBucket, ScannerArgs
 from infra.config import ConfigError, InfectedAction, StackConfig, UploadBucket
 from infra.definitions import Definitions, DefinitionsArgs
 from infra.findings import FindingsTopic
@@ -25,7 +26,10 @@ __all__ = [
     "InfectedAction",
     "Quarantine",
     "QuarantineArgs",
+    "S3VirusScanner",
+    "ScanBucket",
     "ScannerAlarms",
+    "ScannerArgs",
     "ScannerFunction",
     "ScannerFunctionArgs",
     "ScannerImage",

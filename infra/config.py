@@ -82,6 +82,10 @@ class InfectedAction(StrEnum):
     DELETE = "delete"
 
 
+UPLOAD_BUCKET_FIELDS = ("name", "prefix", "suffix")
+"""The fields of an ``uploadBuckets`` entry in its object form."""
+
+
 @dataclass(frozen=True)
 class UploadBucket:
     """An existing bucket to scan, with the S3 notification key filters."""
@@ -94,24 +98,64 @@ class UploadBucket:
 
     @classmethod
     def parse(cls, entry: object, key: str) -> UploadBucket:
-        """Parse ``bucket``, ``bucket/prefix``, ``bucket/prefix*suffix`` or ``bucket/*suffix``."""
+        """Parse one ``uploadBuckets`` entry: an object ``{name, prefix, suffix}`` (what ``pulumi config set --path
+        'uploadBuckets[0].name' ...`` writes) or a string ``bucket``, ``bucket/prefix``, ``bucket/prefix*suffix`` or
+        ``bucket/*suffix``."""
+        if isinstance(entry, Mapping):
+            return cls._parse_object(entry, key)
         if not isinstance(entry, str):
-            raise ConfigError(f"{key}: expected a string like 'bucket/prefix*suffix', got {entry!r}")
+            raise ConfigError(
+                f"{key}: expected an object {{name, prefix, suffix}} or a string like 'bucket/prefix*suffix', "
+                f"got {entry!r}"
+            )
         name, _, pattern = entry.strip().partition("/")
         if not name:
             raise ConfigError(f"{key}: the bucket name is required (got {entry!r})")
-        if not _BUCKET_NAME.match(name):
-            raise ConfigError(f"{key}: {name!r} is not a valid S3 bucket name")
+        check_bucket_name(name, key)
         if pattern.count("*") > 1:
             raise ConfigError(f"{key}: {entry!r} has more than one '*' (S3 filters are one prefix and one suffix)")
         prefix, star, suffix = pattern.partition("*")
-        for part, value in (("prefix", prefix), ("suffix", suffix)):
-            if not _FILTER_VALUE.match(value):
-                raise ConfigError(
-                    f"{key}: the {part} {value!r} has characters S3 notification filters would need URL-encoded "
-                    "(and IAM would read differently); use letters, digits and ! - _ . ' ( ) /"
-                )
+        check_filter(prefix, key, "prefix")
+        check_filter(suffix, key, "suffix")
         return cls(name=name, prefix=prefix or None, suffix=(suffix if star else None) or None)
+
+    @classmethod
+    def _parse_object(cls, entry: Mapping[Any, Any], key: str) -> UploadBucket:
+        unknown = sorted(str(k) for k in entry if k not in UPLOAD_BUCKET_FIELDS)
+        if unknown:
+            match = difflib.get_close_matches(unknown[0], UPLOAD_BUCKET_FIELDS, 1)
+            hint = f" (did you mean {match[0]}?)" if match else ""
+            raise ConfigError(f"{key}.{unknown[0]}: unknown field{hint}; an entry has name, prefix and suffix")
+        for field_name in UPLOAD_BUCKET_FIELDS:
+            value = entry.get(field_name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(
+                    f"{key}.{field_name}={value!r} is not a string (`pulumi config set --path` stores digits, true and "
+                    "false as numbers and booleans: add --type string)"
+                )
+        name = (entry.get("name") or "").strip()
+        if not name:
+            raise ConfigError(f"{key}.name: the bucket name is required (got {dict(entry)!r})")
+        check_bucket_name(name, f"{key}.name")
+        prefix, suffix = entry.get("prefix") or None, entry.get("suffix") or None
+        check_filter(prefix, f"{key}.prefix", "prefix")
+        check_filter(suffix, f"{key}.suffix", "suffix")
+        return cls(name=name, prefix=prefix, suffix=suffix)
+
+
+def check_bucket_name(name: str, key: str) -> None:
+    """Refuse a name S3 would refuse; the error names ``key``."""
+    if not _BUCKET_NAME.match(name):
+        raise ConfigError(f"{key}: {name!r} is not a valid S3 bucket name")
+
+
+def check_filter(value: str | None, key: str, part: str) -> None:
+    """Refuse a key filter (``part`` is prefix or suffix) that S3 and IAM would read differently."""
+    if value and not _FILTER_VALUE.match(value):
+        raise ConfigError(
+            f"{key}: the {part} {value!r} has characters S3 notification filters would need URL-encoded "
+            "(and IAM would read differently); use letters, digits and ! - _ . ' ( ) /"
+        )
 
 
 @dataclass(frozen=True)
@@ -154,6 +198,17 @@ class StackConfig:
     """Trigger mode, concurrency, result events, Security Hub, rescans, Batch Operations (infra.options)."""
 
     def __post_init__(self) -> None:
+        # Native Python values (the S3VirusScanner component's arguments) take the shapes the parsed config has.
+        try:
+            action = InfectedAction(self.infected_action)
+        except ValueError:
+            allowed = ", ".join(a.value for a in InfectedAction)
+            raise ConfigError(f"infectedAction={self.infected_action!r} is not one of: {allowed}") from None
+        object.__setattr__(self, "infected_action", action)
+        object.__setattr__(self, "upload_buckets", tuple(self.upload_buckets))
+        object.__setattr__(self, "kms_key_arns", tuple(dict.fromkeys(self.kms_key_arns)))
+        object.__setattr__(self, "admin_role_arns", tuple(dict.fromkeys(self.admin_role_arns)))
+        object.__setattr__(self, "tags", dict(self.tags))
         _validate(self)
 
     def resource_tags(self, stack: str) -> dict[str, str]:
@@ -232,16 +287,11 @@ class StackConfig:
         block = _string(raw, "blockUnscannedDownloads", "auto").lower()
         if block not in {"auto", "true", "false"}:
             raise ConfigError(f"blockUnscannedDownloads={block!r}: expected auto, true or false")
-        action_raw = _string(raw, "infectedAction", InfectedAction.QUARANTINE.value).lower()
-        try:
-            action = InfectedAction(action_raw)
-        except ValueError:
-            allowed = ", ".join(a.value for a in InfectedAction)
-            raise ConfigError(f"infectedAction={action_raw!r} is not one of: {allowed}") from None
+        action = _string(raw, "infectedAction", InfectedAction.QUARANTINE.value).lower()
         reserved = _int(raw, "reservedConcurrency", -1)
         return cls(
             upload_buckets=uploads,
-            infected_action=action,
+            infected_action=action,  # type: ignore[arg-type]  # checked and converted by __post_init__
             quarantine_bucket_name=_string(raw, "quarantineBucketName", "") or None,
             quarantine_retention_days=_int(raw, "quarantineRetentionDays", 90),
             max_object_bytes=_int(raw, "maxObjectBytes", constants.DEFAULT_MAX_OBJECT_BYTES),
@@ -251,10 +301,10 @@ class StackConfig:
             reserved_concurrency=None if reserved == -1 else reserved,
             max_event_age_seconds=_int(raw, "maxEventAgeSeconds", 21600),
             findings_email=_string(raw, "findingsEmail", "") or None,
-            kms_key_arns=tuple(dict.fromkeys(_strings(raw, "kmsKeyArns"))),
+            kms_key_arns=tuple(_strings(raw, "kmsKeyArns")),
             log_retention_days=_int(raw, "logRetentionDays", 30),
             block_unscanned_downloads=block == "true" or (block == "auto" and not uploads),
-            admin_role_arns=tuple(dict.fromkeys(_strings(raw, "adminRoleArns"))),
+            admin_role_arns=tuple(_strings(raw, "adminRoleArns")),
             encrypted_is_infected=_bool(raw, "encryptedIsInfected", False),
             image_retention_count=_int(raw, "imageRetentionCount", 10),
             tags=_tags(raw, "tags"),
@@ -345,6 +395,10 @@ def _validate(c: StackConfig) -> None:
             f"queueMaximumConcurrency={c.options.queue_maximum_concurrency} exceeds reservedConcurrency="
             f"{reserve}: the event source mapping would be throttled; keep it at most the reserve"
         )
+    if c.options.scheduled_rescan and not c.definitions_updates:
+        raise ConfigError(
+            "scheduledRescan starts when the updater publishes a new database: it needs definitionsUpdates=true"
+        )
     problems = c.sizing.problems()
     if problems:
         raise ConfigError("; and ".join(problems))
@@ -374,6 +428,7 @@ def _validate(c: StackConfig) -> None:
             f"({', '.join(map(str, LOG_RETENTION_DAYS))})"
         )
     _range("imageRetentionCount", c.image_retention_count, 1, 1000)
+    _check_tags(c.tags)
     if c.clamd_start_timeout_seconds < 10:
         raise ConfigError(f"timeoutSeconds={c.timeout_seconds} leaves clamd less than 10 s to start")
     if c.image_build_ca_file is not None:
@@ -437,15 +492,24 @@ def _tags(raw: Mapping[str, Any], key: str) -> dict[str, str]:
         name, value = name.strip(), value.strip()
         if not eq or not name:
             raise ConfigError(f"{key}[{i}]={entry!r}: expected 'key=value'")
-        if len(name) > 128 or len(value) > 256 or name.lower().startswith("aws:"):
-            raise ConfigError(
-                f"{key}[{i}]={entry!r}: AWS tag keys are 1..128 characters, values up to 256, and 'aws:' is reserved"
-            )
+        _check_tag(name, value, f"{key}[{i}]={entry!r}")
         if name in tags:
             raise ConfigError(f"{key}[{i}]: tag {name!r} is given twice")
-        if name in RESERVED_TAG_KEYS:
-            raise ConfigError(f"{key}[{i}]: tag {name!r} is set by the program itself")
         tags[name] = value
-    if len(tags) > 45:
-        raise ConfigError(f"{key}: {len(tags)} tags; AWS allows 50 per resource and the program adds its own")
     return tags
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    for name, value in tags.items():
+        _check_tag(name, value, f"tags[{name!r}]")
+    if len(tags) > 45:
+        raise ConfigError(f"tags: {len(tags)} tags; AWS allows 50 per resource and the program adds its own")
+
+
+def _check_tag(name: object, value: object, where: str) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise ConfigError(f"{where}: tag keys and values are strings")
+    if not name or len(name) > 128 or len(value) > 256 or name.lower().startswith("aws:"):
+        raise ConfigError(f"{where}: AWS tag keys are 1..128 characters, values up to 256, and 'aws:' is reserved")
+    if name in RESERVED_TAG_KEYS:
+        raise ConfigError(f"{where}: tag {name!r} is set by the program itself")

@@ -1,4 +1,4 @@
-"""The buckets being scanned: one managed bucket, or existing buckets attached by name."""
+"""The buckets being scanned: one managed bucket, or existing buckets attached by name or resource."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.buckets import HardenedBucket, HardenedBucketArgs
-from infra.config import StackConfig, UploadBucket
+from infra.config import UploadBucket
 
 
 @dataclass(frozen=True)
@@ -30,32 +30,53 @@ class UploadTarget:
         return UploadBucket(name=name, prefix=self.prefix, suffix=self.suffix)
 
 
+def attached_target(
+    key: str,
+    name: pulumi.Input[str],
+    *,
+    partition: pulumi.Input[str],
+    arn: pulumi.Input[str] | None = None,
+    prefix: str | None = None,
+    suffix: str | None = None,
+) -> UploadTarget:
+    """An existing bucket to scan; without ``arn`` (a bucket known by name only) it is derived from the name."""
+    bucket_arn = (
+        pulumi.Output.from_input(arn)
+        if arn is not None
+        else pulumi.Output.all(partition, name).apply(lambda v: policies.bucket_arn(v[0], v[1]))
+    )
+    return UploadTarget(key=key, name=pulumi.Output.from_input(name), arn=bucket_arn, prefix=prefix, suffix=suffix)
+
+
 class UploadBuckets(pulumi.ComponentResource):
     """Creates the managed upload bucket, or attaches existing ones; optionally blocks unscanned downloads.
 
-    S3 keeps one policy per bucket: on an attached bucket, ``blockUnscannedDownloads`` replaces the policy it had.
+    S3 keeps one policy per bucket: on an attached bucket, ``block_unscanned`` replaces the policy it had.
     """
 
     targets: list[UploadTarget]
     managed: HardenedBucket | None
     download_blocks: list[aws.s3.BucketPolicy]
-    """Policies of attached buckets denying unscanned downloads (empty unless blockUnscannedDownloads)."""
+    """Policies of attached buckets denying unscanned downloads (empty unless block_unscanned)."""
 
     def __init__(
         self,
         name: str,
         *,
-        config: StackConfig,
+        attached: Sequence[UploadTarget],
+        block_unscanned: bool,
+        guardduty_tag: bool = False,
         partition: pulumi.Input[str],
         exempt_arns: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``attached`` empty: one managed bucket is created (and scanned whole). ``guardduty_tag``: the policies
+        also protect GuardDuty's status tag from uploaders."""
         super().__init__("s3clamav:storage:UploadBuckets", name, {}, opts)
         self.managed = None
         self.download_blocks = []
-        block = config.block_unscanned_downloads
-        if config.managed_upload_bucket:
+        if not attached:
             self.managed = HardenedBucket(
                 f"{name}-managed",
                 HardenedBucketArgs(
@@ -68,51 +89,40 @@ class UploadBuckets(pulumi.ComponentResource):
                         partition=partition,
                         exempt_arns=exempt_arns,
                         enforce_tls=True,
-                        block_unscanned=block,
-                        guardduty_tag=config.options.guardduty_status_tag,
+                        block_unscanned=block_unscanned,
+                        guardduty_tag=guardduty_tag,
                     ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.targets = [UploadTarget(key="managed", name=self.managed.name, arn=self.managed.arn)]
         else:
-            self.targets = [self._attach(u, partition) for u in config.upload_buckets]
-            if block:
+            self.targets = list(attached)
+            if block_unscanned:
                 self.download_blocks = [
                     aws.s3.BucketPolicy(
-                        f"{name}-{u.name}-policy",
-                        bucket=u.name,
+                        f"{name}-{t.key}-policy",
+                        bucket=t.name,
                         # Not our bucket: only the download block, no other statement.
                         policy=_policy_json(
-                            u.name,
-                            u,
+                            t.name,
+                            t,
                             partition=partition,
                             exempt_arns=exempt_arns,
                             enforce_tls=False,
                             block_unscanned=True,
-                            guardduty_tag=config.options.guardduty_status_tag,
+                            guardduty_tag=guardduty_tag,
                         ),
                         opts=pulumi.ResourceOptions(parent=self),
                     )
-                    for u in config.upload_buckets
+                    for t in self.targets
                 ]
         self.register_outputs({"names": pulumi.Output.all(*[t.name for t in self.targets])})
-
-    @staticmethod
-    def _attach(upload: UploadBucket, partition: pulumi.Input[str]) -> UploadTarget:
-        arn = pulumi.Output.from_input(partition).apply(lambda p: policies.bucket_arn(p, upload.name))
-        return UploadTarget(
-            key=upload.name,
-            name=pulumi.Output.from_input(upload.name),
-            arn=arn,
-            prefix=upload.prefix,
-            suffix=upload.suffix,
-        )
 
 
 def _policy_json(
     bucket: pulumi.Input[str],
-    upload: UploadBucket | None,
+    upload: UploadTarget | None,
     *,
     partition: pulumi.Input[str],
     exempt_arns: Sequence[pulumi.Input[str]],
@@ -124,7 +134,7 @@ def _policy_json(
 
     def render(values: list[str]) -> str:
         name, part, *exempt = values
-        target = upload or UploadBucket(name=name)
+        target = upload.resolved(name) if upload else UploadBucket(name=name)
         return json.dumps(
             policies.upload_bucket_policy(
                 partition=part,

@@ -9,11 +9,6 @@ import pytest
 from tests.infra.harness import LEDGER
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pulumi_aws emits DeprecationWarnings for its own deprecated V2 aliases on import.
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_aws")
-
-
 @pytest.fixture(autouse=True)
 def every_check_ran() -> Iterator[None]:
     """Fail a test whose scheduled checks never resolved (an Output that never settles would pass silently)."""

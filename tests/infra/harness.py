@@ -1,13 +1,15 @@
-"""Runs the real Pulumi program (``__main__.py``) against recording mocks, one fresh runtime per stack config.
+"""Runs a real Pulumi program (``__main__.py``, or an example's) against recording mocks, one fresh runtime per run.
 
 ``deploy(settings)`` applies the ``Pulumi.yaml`` defaults the CLI would, passes every value as the string the engine
-would, runs the program and returns a ``Deployment`` holding every registration: type, name, inputs (as the provider
-would receive them: camelCase, resolved) and the dependencies the engine was told about. Call it inside a
-``@pulumi.runtime.test`` and check ``deployment.settled()``: it resolves once every resource is registered.
+would, runs the program in its directory and returns a ``Deployment`` holding every registration: type, name, inputs
+(as the provider would receive them: camelCase, resolved), parent, aliases and the dependencies the engine was told
+about. Call it inside a ``@pulumi.runtime.test`` and check ``deployment.settled()``: it resolves once every resource is
+registered. ``deploy(program=EXAMPLE)`` runs the example program instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import runpy
 from collections.abc import Callable, Mapping
@@ -23,6 +25,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from infra.config import PROJECT
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "attach-bucket"
+"""The example program: creates its own bucket and attaches the scanner to it."""
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 STACK = "test"
@@ -47,6 +51,10 @@ class Registration:
     retain_on_delete: bool = False
     aliases: list[str] = field(default_factory=list)
     """URNs the resource was known by before (alias specs resolved against this stack)."""
+    parent: str = ""
+    """The parent's URN, as the mock monitor made it ("" for none)."""
+    engine_aliases: list[str] = field(default_factory=list)
+    """The aliases as engine URNs (whole parent type chains, see RecordingMonitor.engine_urn)."""
 
 
 class ScannerMocks(Mocks):
@@ -124,13 +132,16 @@ class ScannerMocks(Mocks):
 class RecordingMonitor(MockMonitor):
     """MockMonitor that also keeps the exact inputs and dependencies of every registration."""
 
-    def __init__(self, mocks: Mocks) -> None:
+    def __init__(self, mocks: Mocks, project: str = PROJECT) -> None:
         super().__init__(mocks)
+        self.project = project
         self.registrations: dict[str, Registration] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         raw = json.loads(json.dumps(dict(request.object), default=_struct_to_python))
+        # The parent registered first: its type chain is known.
+        engine_aliases = [self._engine_alias(a, request) for a in request.aliases]
         self.registrations[response.urn] = Registration(
             type=request.type,
             name=request.name,
@@ -140,12 +151,39 @@ class RecordingMonitor(MockMonitor):
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             secret_inputs={k for k, v in raw.items() if SECRET_SIG in json.dumps(v)},
             retain_on_delete=bool(request.retainOnDelete),
-            aliases=[_alias_urn(a, request) for a in request.aliases],
+            aliases=[_alias_urn(a, request, self.project) for a in request.aliases],
+            parent=request.parent,
+            engine_aliases=engine_aliases,
         )
         return response
 
+    def _engine_alias(self, alias: Any, request: Any) -> str:
+        if alias.urn:
+            return alias.urn
+        spec = alias.spec
+        parent = "" if spec.noParent else spec.parentUrn or request.parent
+        chain = self.qualified_type(parent) if parent in self.registrations else ""
+        chain = "" if chain == "pulumi:pulumi:Stack" else chain
+        typ = spec.type or request.type
+        qualified = f"{chain}${typ}" if chain else typ
+        return f"urn:pulumi:{STACK}::{self.project}::{qualified}::{spec.name or request.name}"
 
-def _alias_urn(alias: Any, request: Any) -> str:
+    def engine_urn(self, urn: str) -> str:
+        """The URN the engine gives the resource: the mock monitor's keeps only the parent's type, the engine's the
+        parent's whole type chain."""
+        registration = self.registrations[urn]
+        return f"urn:pulumi:{STACK}::{self.project}::{self.qualified_type(urn)}::{registration.name}"
+
+    def qualified_type(self, urn: str) -> str:
+        """The type chain from the top of the stack down to this resource (the stack itself left out)."""
+        registration = self.registrations[urn]
+        parent = self.registrations.get(registration.parent)
+        if parent is None or parent.type == "pulumi:pulumi:Stack":
+            return registration.type
+        return f"{self.qualified_type(registration.parent)}${registration.type}"
+
+
+def _alias_urn(alias: Any, request: Any, project: str) -> str:
     """The URN an alias spec names: the same name and type, under the given parent (or the stack itself)."""
     if alias.urn:
         return alias.urn
@@ -158,7 +196,7 @@ def _alias_urn(alias: Any, request: Any) -> str:
         if parent_type.endswith("pulumi:pulumi:Stack"):
             parent_type = ""
     qualified = f"{parent_type}${request.type}" if parent_type else request.type
-    return f"urn:pulumi:{STACK}::{PROJECT}::{qualified}::{spec.name or request.name}"
+    return f"urn:pulumi:{STACK}::{project}::{qualified}::{spec.name or request.name}"
 
 
 def _struct_to_python(value: Any) -> Any:
@@ -221,10 +259,14 @@ class Deployment:
         return matches[0]
 
 
-def project_defaults() -> dict[str, Any]:
-    """Defaults declared in Pulumi.yaml, keyed by config key."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    return {key: spec["default"] for key, spec in project["config"].items()}
+def project_file(program: Path = ROOT) -> dict[str, Any]:
+    """A program's Pulumi.yaml."""
+    return yaml.safe_load((program / "Pulumi.yaml").read_text())
+
+
+def project_defaults(program: Path = ROOT) -> dict[str, Any]:
+    """Defaults declared in a program's Pulumi.yaml, keyed by config key."""
+    return {key: spec["default"] for key, spec in (project_file(program).get("config") or {}).items()}
 
 
 def stack_settings(stack: str) -> dict[str, Any]:
@@ -234,9 +276,11 @@ def stack_settings(stack: str) -> dict[str, Any]:
     return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
 
 
-def engine_config(settings: Mapping[str, Any]) -> dict[str, str]:
-    """Config as the engine hands it to the program: Pulumi.yaml defaults, overridden, every value a string."""
-    merged = {**project_defaults(), **settings}
+def engine_config(settings: Mapping[str, Any], program: Path = ROOT) -> dict[str, str]:
+    """Config as the engine hands it to the program: Pulumi.yaml defaults, overridden, every value a string (lists and
+    objects as JSON)."""
+    merged = {**project_defaults(program), **settings}
+    project = project_file(program)["name"]
 
     def text(value: Any) -> str:
         if isinstance(value, bool):
@@ -245,15 +289,23 @@ def engine_config(settings: Mapping[str, Any]) -> dict[str, str]:
             return json.dumps(value)
         return str(value)
 
-    return {f"{PROJECT}:{key}": text(value) for key, value in merged.items()}
+    return {f"{project}:{key}": text(value) for key, value in merged.items()}
 
 
-def deploy(settings: Mapping[str, Any] | None = None) -> Deployment:
-    """Run ``__main__.py`` with these config keys (unset keys take their Pulumi.yaml defaults)."""
+def runtime(settings: Mapping[str, Any] | None = None, *, program: Path = ROOT, failing: bool = False) -> Deployment:
+    """A fresh mocked runtime for a program's project and config, the program not run: resources the test creates
+    are recorded as the program's. ``failing``: the test expects the run to fail, so it schedules no check."""
+    deployment = _start(settings, program)
+    LEDGER.deployments += 0 if failing else 1
+    return deployment
+
+
+def _start(settings: Mapping[str, Any] | None, program: Path) -> Deployment:
+    project = project_file(program)["name"]
     mocks = ScannerMocks()
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, project)
     pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack per program run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=STACK, preview=False, monitor=monitor)
     root = pulumi.runtime.settings.get_root_resource()
     assert root is not None
     deployment = Deployment(program={}, monitor=monitor, stack=root)
@@ -262,7 +314,15 @@ def deploy(settings: Mapping[str, Any] | None = None) -> Deployment:
         deployment.resources.append(args.resource)
 
     pulumi.runtime.register_stack_transformation(collect)
-    pulumi.runtime.set_all_config(engine_config(settings or {}))
-    deployment.program = runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")
+    pulumi.runtime.set_all_config(engine_config(settings or {}, program))
+    return deployment
+
+
+def deploy(settings: Mapping[str, Any] | None = None, *, program: Path = ROOT) -> Deployment:
+    """Run the program's ``__main__.py`` in its directory, as the CLI does, with these config keys (unset keys take
+    their Pulumi.yaml defaults)."""
+    deployment = _start(settings, program)
+    with contextlib.chdir(program):
+        deployment.program = runpy.run_path(str(program / "__main__.py"), run_name="__pulumi_program__")
     LEDGER.deployments += 1
     return deployment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -22,19 +23,34 @@ def test_pulumi_yaml_documents_exactly_the_keys_the_program_reads() -> None:
     assert sorted(project_defaults()) == sorted(CONFIG_KEYS)
 
 
+UNTYPED_KEYS = {"uploadBuckets"}
+"""Keys Pulumi.yaml declares without a type: the CLI would refuse some of the forms the program accepts."""
+
+
 def test_pulumi_yaml_declarations_are_well_formed() -> None:
-    # The CLI accepts these types only, wants `items` on arrays, and checks each default against its type.
+    # The CLI accepts these types only, wants `items` on arrays, and checks each default against its type; a key
+    # without `type` is passed through unchecked (CLI 3.45+).
     python_types = {"string": str, "integer": int, "boolean": bool, "array": list}
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == PROJECT
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+    assert {key for key, spec in project["config"].items() if "type" not in spec} == UNTYPED_KEYS
     for key, spec in project["config"].items():
         assert set(spec) <= {"type", "items", "default", "description"}, key
         assert spec["description"].strip(), key
+        if key in UNTYPED_KEYS:
+            assert set(spec) == {"default", "description"}, key
+            continue
         assert isinstance(spec["default"], python_types[spec["type"]]), key
         if spec["type"] == "array":
             assert spec["items"] == {"type": "string"}, key
             assert all(isinstance(item, str) for item in spec["default"]), key
+
+
+def test_pulumi_yaml_documents_both_forms_of_upload_buckets() -> None:
+    description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["uploadBuckets"]["description"]
+    assert "pulumi config set --path 'uploadBuckets[0].name'" in description
+    assert "bucket/prefix*suffix" in description
 
 
 def test_pulumi_yaml_defaults_are_the_program_defaults() -> None:
@@ -96,6 +112,58 @@ def test_engine_strings_are_typed() -> None:
 )
 def test_upload_bucket_entries(entry: str, expected: UploadBucket) -> None:
     assert UploadBucket.parse(entry, "uploadBuckets[0]") == expected
+
+
+STRUCTURED = [
+    {"name": "corp-uploads", "prefix": "incoming/"},
+    {"name": "partner-drop", "prefix": "inbound/", "suffix": ".zip"},
+    {"name": "plain-bucket"},
+    {"name": "pdfs-only", "suffix": ".pdf"},
+]
+STRINGS = ["corp-uploads/incoming/", "partner-drop/inbound/*.zip", "plain-bucket", "pdfs-only/*.pdf"]
+
+
+@pytest.mark.parametrize("value", [STRUCTURED, json.dumps(STRUCTURED)], ids=["native", "engine-json"])
+def test_structured_upload_buckets_are_the_string_form(value: Any) -> None:
+    """What `pulumi config set --path 'uploadBuckets[0].name' ...` writes is the same stack as the string form."""
+    structured = StackConfig.from_mapping({"uploadBuckets": value})
+    assert structured == StackConfig.from_mapping({"uploadBuckets": STRINGS})
+    assert structured.upload_buckets[3] == UploadBucket("pdfs-only", None, ".pdf")
+
+
+def test_the_forms_mix_and_empty_filters_are_unset() -> None:
+    config = parse(uploadBuckets=["corp-uploads/incoming/", {"name": "drop", "prefix": "", "suffix": None}])
+    assert config.upload_buckets == (UploadBucket("corp-uploads", "incoming/"), UploadBucket("drop"))
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "fragment"),
+    [
+        ({"prefix": "incoming/"}, "uploadBuckets[0].name", "the bucket name is required"),
+        ({"name": "  "}, "uploadBuckets[0].name", "the bucket name is required"),
+        ({"name": "Not_A_Bucket"}, "uploadBuckets[0].name", "not a valid S3 bucket name"),
+        ({"name": "corp", "prefix": "in coming/"}, "uploadBuckets[0].prefix", "would need URL-encoded"),
+        ({"name": "corp", "suffix": "*.zip"}, "uploadBuckets[0].suffix", "would need URL-encoded"),
+        ({"name": "corp", "prefx": "in/"}, "uploadBuckets[0].prefx", "unknown field (did you mean prefix?)"),
+        ({"name": "corp", "filter": "in/"}, "uploadBuckets[0].filter", "an entry has name, prefix and suffix"),
+        # `pulumi config set --path 'uploadBuckets[0].prefix' 2024` stores a number
+        ({"name": "corp", "prefix": 2024}, "uploadBuckets[0].prefix=2024", "add --type string"),
+        ({"name": True}, "uploadBuckets[0].name=True", "is not a string"),
+        (["corp"], "uploadBuckets[0]", "expected an object {name, prefix, suffix} or a string"),
+    ],
+)
+def test_bad_structured_entries_name_the_field(entry: Any, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse(uploadBuckets=[entry])
+    assert key in str(error.value)
+    assert fragment in str(error.value)
+
+
+def test_structured_entries_are_checked_across_entries_too() -> None:
+    with pytest.raises(ConfigError, match="uploadBuckets: corp listed more than once"):
+        parse(uploadBuckets=[{"name": "corp", "prefix": "a/"}, "corp/b/"])
+    with pytest.raises(ConfigError, match="quarantineBucketName='corp' is also in uploadBuckets"):
+        parse(uploadBuckets=[{"name": "corp"}], quarantineBucketName="corp")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""Verification realism: every input the program registers, for the dev, prod and default stacks, matches the
-provider SDKs' generated input types, recursively; a misspelt or misplaced argument fails here, not at `pulumi up`."""
+"""Verification realism: every input the program registers, for the dev, prod and default stacks, and every input the
+example program registers, matches the provider SDKs' generated input types, recursively; a misspelt or misplaced
+argument fails here, not at `pulumi up`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from tests.infra.harness import Deployment, deploy, stack_settings
+from tests.infra.harness import EXAMPLE, Deployment, deploy, stack_settings
 from tests.infra.schema import check_inputs, is_provider_resource
 
 STACKS = {
@@ -29,17 +30,23 @@ def registered(d: Deployment) -> list[tuple[str, pulumi.Resource, dict[str, Any]
     return [(r._name, r, by_name[r._name].inputs) for r in resources]
 
 
-@pytest.mark.parametrize("stack", sorted(STACKS))
+EXAMPLE_STACK = "example"
+"""The example program (its own bucket, the component attached), run with no config."""
+
+
+@pytest.mark.parametrize("stack", [*sorted(STACKS), EXAMPLE_STACK])
 @pulumi.runtime.test
 def test_every_registered_input_matches_the_provider_sdks(stack: str) -> pulumi.Output[bool]:
     def check(d: Deployment) -> None:
         resources = registered(d)
         types = {type(r).__name__ for _, r, _ in resources}
         assert {"Bucket", "BucketLifecycleConfiguration", "Function", "Image", "Table", "MetricAlarm"} <= types
+        if stack == EXAMPLE_STACK:
+            assert "BucketPolicy" in types and "uploads" in {name for name, _, _ in resources}
         problems = [p for name, resource, inputs in resources for p in check_inputs(name, resource, inputs)]
         assert problems == []
 
-    return deploy(STACKS[stack]).verify(check)
+    return (deploy(program=EXAMPLE) if stack == EXAMPLE_STACK else deploy(STACKS[stack])).verify(check)
 
 
 @pulumi.runtime.test

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,7 +288,7 @@ def test_the_pulumi_program_imports_nothing_outside_its_requirements() -> None:
     top_level = importlib.metadata.packages_distributions()
     allowed = sorted(
         {m for m, dists in top_level.items() if any(canonicalize_name(d) in allowed_dists for d in dists)}
-        | {"infra", "scanner", "_distutils_hack"}
+        | {"infra", "scanner", "s3_clamav_scanner", "_distutils_hack"}
     )
     code = textwrap.dedent(
         f"""\
@@ -301,7 +302,7 @@ def test_the_pulumi_program_imports_nothing_outside_its_requirements() -> None:
         sys.meta_path.insert(0, Hide())
         import infra, infra.alarms, infra.buckets, infra.config, infra.definitions, infra.findings, infra.image
         import infra.logs, infra.policies, infra.quarantine, infra.roles, infra.scanner_function, infra.trigger
-        import infra.uploads, infra.documents
+        import infra.uploads, infra.documents, infra.component, s3_clamav_scanner
         print(sorted(m for m in sys.modules if m.startswith("scanner")))
         """
     )
@@ -329,3 +330,60 @@ def test_an_older_python_gets_a_clear_message(version: tuple[int, int, int]) -> 
     assert result.returncode == 1
     assert "needs Python 3.11 or newer" in result.stderr
     assert "{}.{}.{}".format(*version) in result.stderr
+
+
+def test_a_wheel_of_the_repository_provides_the_component(tmp_path: Path) -> None:
+    """`pip install <this repository>` gives other programs `s3_clamav_scanner` with the Pulumi SDKs it needs; without
+    a checkout to build the image from, the component says so."""
+    # Built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, source / name)
+    for package in ("scanner", "infra", "s3_clamav_scanner"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(wheels)]
+    result = subprocess.run(build, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    packaged = {"s3_clamav_scanner/__init__.py", "infra/component.py", "infra/config.py", "scanner/constants.py"}
+    assert packaged <= set(names)
+    assert not [n for n in names if n.startswith(("tests/", "examples/", "provider/", "bench/"))]
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    assert requires == pins
+
+    target = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    install = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "-q", "--no-deps"]
+    result = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    # The Pulumi SDKs from this environment's site-packages (PYTHONPATH: its .pth files, the editable checkout among
+    # them, are not read), the component from the wheel.
+    sdks = next(p for p in sys.path if p.endswith("site-packages"))
+    code = textwrap.dedent(
+        """\
+        import s3_clamav_scanner, infra.component as c
+        print(s3_clamav_scanner.__file__)
+        try:
+            c._build_paths(None)
+        except s3_clamav_scanner.ConfigError as error:
+            print(error)
+        """
+    )
+    result = subprocess.run(
+        [str(target / "bin" / "python"), "-c", code],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": sdks},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    location, refusal = result.stdout.splitlines()
+    assert Path(location).is_relative_to(target)
+    assert "holds no Dockerfile and scanner/" in refusal and "pip install -e <checkout>" in refusal
