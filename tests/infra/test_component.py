@@ -555,7 +555,7 @@ def python_snippet(document: Path) -> str:
 
 
 def test_the_docs_show_the_same_three_lines() -> None:
-    snippet = python_snippet(ROOT / "docs" / "README-component-section.md")
+    snippet = python_snippet(ROOT / "README.md")
     assert python_snippet(ROOT / "docs" / "DEPLOY.md") == snippet
     assert len([line for line in snippet.splitlines() if line.strip()]) == 3
 
@@ -565,7 +565,7 @@ def test_the_readmes_three_lines_deploy() -> pulumi.Output[bool]:
     import pulumi_aws as aws
 
     d = runtime()
-    exec(python_snippet(ROOT / "docs" / "README-component-section.md"), {"aws": aws})
+    exec(python_snippet(ROOT / "README.md"), {"aws": aws})
 
     def check(d: Deployment) -> None:
         assert component(d).name == "av"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,12 @@ def parse(**settings: Any) -> StackConfig:
 
 def test_pulumi_yaml_documents_exactly_the_keys_the_program_reads() -> None:
     assert sorted(project_defaults()) == sorted(CONFIG_KEYS)
+
+
+def test_the_readmes_config_table_names_every_key() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("| key | default | what it sets |", 1)[1].split("\n\n", 1)[0]
+    assert [key for key in CONFIG_KEYS if f"`{key}`" not in table] == []
 
 
 UNTYPED_KEYS = {"uploadBuckets"}
