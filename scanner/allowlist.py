@@ -17,6 +17,22 @@ from scanner import constants as c
 from scanner.exceptions import AllowListError
 
 
+def create_table(dynamodb: Any, name: str) -> None:
+    """Create the allow-list table with the key schema the stack gives it (the local pipeline and the tests)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": c.ALLOW_LIST_HASH_KEY, "KeyType": "HASH"},
+            {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": c.ALLOW_LIST_HASH_KEY, "AttributeType": "S"},
+            {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def scope_of(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 

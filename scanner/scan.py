@@ -15,7 +15,7 @@ from scanner.encoding import ContentEncodingError, DecodedTooLarge, is_encoded, 
 from scanner.exceptions import ClamdConnectionError, ClamdError, ClamdUnavailableError
 from scanner.observability import logger
 from scanner.storage import ObjectStore, OpenedObject
-from scanner.streaming import StoredBytes, Tap, WatchedBytes
+from scanner.streaming import StoredBytes, Tap
 from scanner.verdict import ScanStatus, Verdict, too_large, unscannable, verdict_from_error, verdict_from_reply
 
 
@@ -78,7 +78,7 @@ class ObjectScanner:
         """No Content-Encoding: the stored bytes are what every client receives."""
         stored = StoredBytes(opened.body, opened.size)
         inspector = ArchiveInspector(rar_supported=self.rar_supported)
-        watched = WatchedBytes(stored, inspector.feed)
+        watched = Tap(stored, inspector.feed)
         reply, sent = self.daemon.client.instream(watched)
         result = _result(self._verdict(reply), stored, watched, sent)
         return self._inspected(result, inspector, watched, self._range_reader(opened))
@@ -94,10 +94,10 @@ class ObjectScanner:
         undecodable: Verdict | None = None
         with client.session() as stored_session, client.session() as decoded_session:
             tap = Tap(stored, stored_session.send)
-            watched = WatchedBytes(tap, lambda chunk: None)
+            watched = Tap(tap, lambda chunk: None)
             try:
                 decoded = open_decoded(tap, opened.content_encoding, max_decoded_bytes=self.max_object_bytes)
-                watched = WatchedBytes(decoded, inspector.feed)
+                watched = Tap(decoded, inspector.feed)
                 while chunk := watched.read(client.chunk_bytes):
                     decoded_session.send(chunk)
             except ContentEncodingError as err:
@@ -127,7 +127,7 @@ class ObjectScanner:
     def _inspected(
         result: ScanResult,
         inspector: ArchiveInspector,
-        watched: WatchedBytes,
+        watched: Tap,
         read_range: Callable[[int, int], bytes] | None,
     ) -> ScanResult:
         """A CLEAN result stands only if the archive inspector knows of nothing clamd could not look into."""
@@ -152,7 +152,7 @@ _SEVERITY = {
 """Which of two verdicts on the same content counts: a detection over a failure over a blind spot over OK."""
 
 
-def _result(verdict: Verdict, stored: StoredBytes, watched: WatchedBytes | Tap, sent: int) -> ScanResult:
+def _result(verdict: Verdict, stored: StoredBytes, watched: Tap, sent: int) -> ScanResult:
     """Fail closed: OK only counts when clamd received everything and every stored byte was read."""
     if verdict.status is ScanStatus.CLEAN and not (stored.complete and watched.at_end and sent == watched.count):
         detail = f"short-stream:{stored.count}/{stored.expected_size}"

@@ -1,6 +1,6 @@
 """Readers between S3 and clamd: the stored bytes counted and hashed, the bytes clamd receives counted and watched.
 
-S3 body -> StoredBytes (SHA-256, count) -> Content-Encoding decoder -> WatchedBytes (count, archive inspector)
+S3 body -> StoredBytes (SHA-256, count) -> Content-Encoding decoder -> Tap (count, archive inspector)
         -> clamd INSTREAM
 """
 
@@ -46,27 +46,9 @@ class StoredBytes:
         return self._digest.hexdigest() if self.complete else None
 
 
-class WatchedBytes:
-    """The bytes clamd receives, counted and shown to an observer (the archive inspector) in order."""
-
-    def __init__(self, source: Any, observe: Callable[[bytes], None]) -> None:
-        self.source = source
-        self.observe = observe
-        self.count = 0
-        self.at_end = False
-
-    def read(self, amt: int = -1, /) -> bytes:
-        chunk = self.source.read(amt)
-        if chunk:
-            self.count += len(chunk)
-            self.observe(chunk)
-        else:
-            self.at_end = True
-        return chunk
-
-
 class Tap:
-    """Reads through to `source` and hands every chunk to `sink` too (the stored bytes' own INSTREAM)."""
+    """Reads through to `source`, counting the bytes and handing every chunk to `sink` in order: the archive
+    inspector (the bytes clamd receives) or the stored bytes' own INSTREAM."""
 
     def __init__(self, source: Any, sink: Callable[[bytes], None]) -> None:
         self.source = source

@@ -33,8 +33,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scanner import allowlist, handler
 from scanner import constants as c
-from scanner import handler
 from scanner.clamd import ClamdDaemon
 from scanner.cli import defaults
 from scanner.cli.errors import CliError
@@ -390,18 +390,7 @@ class LocalPipeline:
 
     def _create_allow_list(self) -> None:
         """The release allow-list, shaped like the deployed table (infra creates it with the same keys)."""
-        self.client("dynamodb").create_table(
-            TableName=defaults.ALLOW_LIST_TABLE,
-            KeySchema=[
-                {"AttributeName": c.ALLOW_LIST_HASH_KEY, "KeyType": "HASH"},
-                {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": c.ALLOW_LIST_HASH_KEY, "AttributeType": "S"},
-                {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        allowlist.create_table(self.client("dynamodb"), defaults.ALLOW_LIST_TABLE)
 
     def _start_clamd(self) -> None:
         self.work_dir = Path(tempfile.mkdtemp(prefix="scanner-local-"))

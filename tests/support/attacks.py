@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scanner import constants as c
+from scanner import allowlist
 from scanner.runtime import ScannerRuntime
 from tests.support.clamd import EICAR
 
@@ -41,18 +41,7 @@ def payload() -> bytes:
 def create_allow_list(dynamodb: Any, name: str | None = None) -> str:
     """The release allow-list table, shaped as the stack and the local pipeline create it."""
     name = name or f"allow-list-{uuid.uuid4().hex[:10]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": c.ALLOW_LIST_HASH_KEY, "KeyType": "HASH"},
-            {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": c.ALLOW_LIST_HASH_KEY, "AttributeType": "S"},
-            {"AttributeName": c.ALLOW_LIST_SCOPE_KEY, "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    allowlist.create_table(dynamodb, name)
     return name
 
 
