@@ -14,10 +14,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,38 @@ AWS_TEST_ENV = {
 }
 os.environ.update(AWS_TEST_ENV)
 os.environ.pop("AWS_PROFILE", None)
+
+
+class BackgroundLoop:
+    """Runs ``_run`` in a daemon thread from ``start()`` until ``stop()``; ``_run`` loops while not ``stopping()``."""
+
+    join_timeout_s: float = 120
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        self._stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stopping(self) -> bool:
+        return self._stop_event.is_set()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._thread.join(self.join_timeout_s)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` every 50 ms for up to ``timeout_s``; whether it came true."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 
 from bench.clamd_proc import MemorySampler, proc_memory
-from bench.common import MiB, clamd_settings, discard_output, moto_server
+from bench.common import BackgroundLoop, MiB, clamd_settings, discard_output, moto_server, wait_until
 from bench.signatures import CANARY
 from scanner.clamd import ClamdDaemon
 from scanner.config import InfectedAction, Settings
@@ -78,7 +78,7 @@ def tree_bytes(root: Path) -> int:
 
 
 @dataclass
-class InvocationLoop:
+class InvocationLoop(BackgroundLoop):
     """Invokes the handler on fresh canary uploads, one at a time, until stopped."""
 
     runtime: ScannerRuntime
@@ -87,17 +87,11 @@ class InvocationLoop:
     definitions_dir: Path
     verdicts: list[Verdict] = field(default_factory=list)
     disk_peak: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> InvocationLoop:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+    join_timeout_s = 300
 
     def _run(self) -> None:
         index = 0
-        while not self._stop.is_set():
+        while not self.stopping():
             key = f"switch/{index:06d}.bin"
             index += 1
             reply = self.s3.put_object(Bucket=self.bucket, Key=key, Body=PROBE)
@@ -126,17 +120,7 @@ class InvocationLoop:
         return Verdict(at, canary, parts[1] if len(parts) > 2 else None, None if canary else outcome.detail)
 
     def wait_for(self, canary: str, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if any(v.canary == canary for v in self.verdicts[-20:]):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(300)
+        return wait_until(lambda: any(v.canary == canary for v in self.verdicts[-20:]), timeout_s)
 
 
 def run_runtime(set_a: Path, set_b: Path, daily: dict[str, str], settle_s: float, timeout_s: float) -> dict[str, Any]:

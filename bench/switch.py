@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clamd_proc import Clamd, MemorySampler
-from bench.common import CACHE, MiB, parser, write_result
+from bench.common import CACHE, BackgroundLoop, MiB, parser, wait_until, write_result
 from bench.runtime_switch import run_runtime
 from bench.scanning import scan
 from bench.signatures import CANARY, canary_name, daily_version, ensure_database
@@ -57,23 +57,16 @@ class Sample:
 
 
 @dataclass
-class ScanLoop:
+class ScanLoop(BackgroundLoop):
     """Scans in a thread until stopped; switches happen under `lock`, between two scans."""
 
     client: ClamdClient
     lock: threading.Lock = field(default_factory=threading.Lock)
     samples: list[Sample] = field(default_factory=list)
     refused: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> ScanLoop:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping():
             with self.lock:
                 client = self.client
                 try:
@@ -92,17 +85,7 @@ class ScanLoop:
             self.samples.append(Sample(time.monotonic(), engine, version_engine, None if engine else verdict.reply))
 
     def wait_for_engine(self, engine: str, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if any(s.engine == engine for s in self.samples[-50:]):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(120)
+        return wait_until(lambda: any(s.engine == engine for s in self.samples[-50:]), timeout_s)
 
 
 def _engine_of_version(reply: str) -> str | None:
