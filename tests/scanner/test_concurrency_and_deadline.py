@@ -10,6 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from scanner.config import InfectedAction
+from scanner.events import Ignored, ObjectRef
+from scanner.runtime import largest_first
 from tests.support.clamd import EICAR
 from tests.support.events import put_and_event, sqs_event
 
@@ -75,3 +77,16 @@ def test_object_that_cannot_finish_before_the_deadline_is_not_streamed(make_runt
     assert tags["scan-detail"] == "too-large-for-timeout"
     # With enough time left the same object is scanned.
     assert runtime.handle(event, ShortContext(300_000))["statuses"][0]["status"] == "CLEAN"
+
+
+def test_a_concurrent_batch_starts_its_largest_objects_first() -> None:
+    items = [
+        ObjectRef("b", "small", size=64),
+        ObjectRef("b", "large", size=1024),
+        ObjectRef("b", "unknown"),
+        ObjectRef("b", "medium", size=256),
+        Ignored("test event"),
+        ObjectRef("b", "large-too", size=1024),
+    ]
+    # Unknown sizes first (they may be the largest), equal sizes in their batch order, every index exactly once.
+    assert largest_first([0, 1, 2, 3, 5], items) == [2, 1, 5, 3, 0]
