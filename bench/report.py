@@ -1,11 +1,16 @@
 """The tables of docs/BENCHMARKS.md, in Markdown, from the JSON results of one run.
 
-python -m bench report [--results-dir bench/results]
+python -m bench report [--results-dir bench/results]                 # every table to stdout
+python -m bench report --update docs/BENCHMARKS.md                   # rewrite the page's marked tables in place
+
+A page marks each generated block as `<!-- bench:NAME -->` ... `<!-- /bench:NAME -->`, NAME one of `machine`,
+`summary`, `timeouts` or a benchmark's name; the text around the blocks is left as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -421,10 +426,42 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def blocks(results: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Every block a page can mark, by name, for the benchmarks in ``results``."""
+    named = {"machine": [machine_line(results)], "summary": summary(results)}
+    named |= {name: table(results[name]) for name, table in TABLES.items() if name in results}
+    if "scanrate" in results and "coldstart" in results:
+        named["timeouts"] = timeouts_table(results)
+    return named
+
+
+_BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z]+) -->\n).*?(\n<!-- /bench:(?P=name) -->)", re.DOTALL)
+
+
+def update(page: str, results: dict[str, dict[str, Any]]) -> str:
+    """``page`` with each marked block replaced by its table; a block with no results is an error."""
+    named = blocks(results)
+
+    def fill(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in named:
+            raise SystemExit(f"the page marks {name!r}, for which there are no results")
+        return match[1] + "\n".join(named[name]) + match[3]
+
+    return _BLOCK.sub(fill, page)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--results-dir", type=Path, default=RESULTS)
-    print(render(load_results(args.parse_args(argv).results_dir)), end="")
+    args.add_argument("--update", type=Path, help="a page whose marked blocks to rewrite in place")
+    options = args.parse_args(argv)
+    results = load_results(options.results_dir)
+    if options.update:
+        options.update.write_text(update(options.update.read_text(), results))
+        print(f"updated {options.update}")
+    else:
+        print(render(results), end="")
     return 0
 
 

@@ -107,6 +107,35 @@ def test_report_of_the_quick_results(results: Path) -> None:
     assert done.stdout.startswith("## Summary\n")
 
 
+def test_report_rewrites_only_the_marked_blocks_of_a_page(results: Path, tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Prose kept\n\n<!-- bench:summary -->\nold summary\n<!-- /bench:summary -->\n\nmiddle prose\n\n"
+        "<!-- bench:latency -->\nold table\n<!-- /bench:latency -->\nend\n"
+    )
+    done = run_bench("report", "--results-dir", str(results), "--update", str(page))
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = page.read_text()
+    assert "old summary" not in text and "old table" not in text
+    assert text.startswith("# Prose kept\n\n<!-- bench:summary -->\n| # |") and "\n\nmiddle prose\n\n" in text
+    assert "| database | signatures | handler, versioned (ms)" in text
+    assert text.endswith("<!-- /bench:latency -->\nend\n")
+    page.write_text("<!-- bench:nosuch -->\nx\n<!-- /bench:nosuch -->\n")
+    refused = run_bench("report", "--results-dir", str(results), "--update", str(page))
+    assert refused.returncode != 0 and "nosuch" in refused.stderr
+    assert page.read_text() == "<!-- bench:nosuch -->\nx\n<!-- /bench:nosuch -->\n"
+
+
+def test_the_benchmarks_page_marks_only_blocks_the_report_makes() -> None:
+    import re
+
+    from bench.report import TABLES
+
+    marked = re.findall(r"<!-- bench:([a-z]+) -->", (REPO / "docs" / "BENCHMARKS.md").read_text())
+    assert marked and set(marked) <= {"machine", "summary", "timeouts", *TABLES}
+    assert len(marked) == len(set(marked))
+
+
 def test_plot_of_the_quick_results(results: Path) -> None:
     if importlib.util.find_spec("matplotlib") is None:
         message = "matplotlib is not installed: pip install -r bench/requirements.txt"
