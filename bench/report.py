@@ -51,7 +51,7 @@ def max_object_mib(rate_mib_s: float, timeout_s: float, cold_s: float) -> float:
 
 
 def summary(results: dict[str, dict[str, Any]]) -> list[str]:
-    rows = ["| # | target | measured | target | met |", "|---|---|---|---|---|"]
+    rows = ["| # | figure | measured | target | met |", "|---|---|---|---|---|"]
     rows += _latency_rows(results)
     if conc := results.get("concurrency"):
         speedup = conc["speedup_median"]
@@ -435,7 +435,7 @@ def blocks(results: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     return named
 
 
-_BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z]+) -->\n).*?(\n<!-- /bench:(?P=name) -->)", re.DOTALL)
+_BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z]+) -->\n)(?:.*?\n)?(<!-- /bench:(?P=name) -->)", re.DOTALL)
 
 
 def update(page: str, results: dict[str, dict[str, Any]]) -> str:
@@ -446,7 +446,7 @@ def update(page: str, results: dict[str, dict[str, Any]]) -> str:
         name = match["name"]
         if name not in named:
             raise SystemExit(f"the page marks {name!r}, for which there are no results")
-        return match[1] + "\n".join(named[name]) + match[3]
+        return match[1] + "\n".join(named[name]) + "\n" + match[3]
 
     return _BLOCK.sub(fill, page)
 

@@ -35,7 +35,7 @@ ENGINE_RESIDENT_BYTES = int(1.19 * GIB)
 PROCESS_HEADROOM_BYTES = int(0.32 * GIB)
 """The Python runtime, boto3, buffers and the page cache clamd's temporary files need."""
 MIN_MEMORY_MB = math.ceil((2 * ENGINE_RESIDENT_BYTES + PROCESS_HEADROOM_BYTES) / MIB)
-"""A definitions switch keeps two engines in memory (the new clamd loads beside the scanning one): 2762 MB."""
+"""A definitions switch keeps two engines in memory (the new clamd loads beside the scanning one): 2765 MB."""
 CLAMD_LOAD_BUDGET_SECONDS = 60
 """Cold start: definitions download plus clamd's load (16-30 s measured on the production-shaped database)."""
 LAMBDA_MB_PER_VCPU = 1769

@@ -111,7 +111,8 @@ def test_report_rewrites_only_the_marked_blocks_of_a_page(results: Path, tmp_pat
     page = tmp_path / "page.md"
     page.write_text(
         "# Prose kept\n\n<!-- bench:summary -->\nold summary\n<!-- /bench:summary -->\n\nmiddle prose\n\n"
-        "<!-- bench:latency -->\nold table\n<!-- /bench:latency -->\nend\n"
+        "<!-- bench:latency -->\nold table\n<!-- /bench:latency -->\n"
+        "<!-- bench:machine -->\n<!-- /bench:machine -->\nend\n"
     )
     done = run_bench("report", "--results-dir", str(results), "--update", str(page))
     assert done.returncode == 0, done.stderr[-4000:]
@@ -119,7 +120,10 @@ def test_report_rewrites_only_the_marked_blocks_of_a_page(results: Path, tmp_pat
     assert "old summary" not in text and "old table" not in text
     assert text.startswith("# Prose kept\n\n<!-- bench:summary -->\n| # |") and "\n\nmiddle prose\n\n" in text
     assert "| database | signatures | handler, versioned (ms)" in text
-    assert text.endswith("<!-- /bench:latency -->\nend\n")
+    assert "<!-- /bench:latency -->\n<!-- bench:machine -->\nMachine: " in text  # an empty block is filled too
+    assert text.endswith("<!-- /bench:machine -->\nend\n")
+    again = run_bench("report", "--results-dir", str(results), "--update", str(page))
+    assert again.returncode == 0 and page.read_text() == text, "a second update changes nothing"
     page.write_text("<!-- bench:nosuch -->\nx\n<!-- /bench:nosuch -->\n")
     refused = run_bench("report", "--results-dir", str(results), "--update", str(page))
     assert refused.returncode != 0 and "nosuch" in refused.stderr
