@@ -81,7 +81,7 @@ class ScannerArgs:
     """maxObjectBytes: largest object scanned, 1..2147483647 (default 536870912); larger ones are UNSCANNABLE, and it
     must scan within the scan timeout at 1 MiB/s."""
     memory_mb: int | None = None
-    """memoryMB: scanner memory in MB, 2762..10240 (default 3008): a definitions switch holds two engines."""
+    """memoryMB: scanner memory in MB, 2765..10240 (default 3008): a definitions switch holds two engines."""
     timeout_seconds: int | None = None
     """timeoutSeconds: scanner timeout, 30..900 (default 900); clamd's start and scan timeouts derive from it."""
     ephemeral_storage_mb: int | None = None
