@@ -24,7 +24,12 @@ from tests.infra.harness import ROOT
 
 SETUP_SCRIPT = ROOT / "scripts" / "dev"
 SCANNED_PYTHON = ("scanner", "bench", "tests", "infra", "scripts")
-SCANNED_SHELL = (SETUP_SCRIPT, *sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci" / "run")
+SCANNED_SHELL = (
+    SETUP_SCRIPT,
+    *sorted((ROOT / "scripts").glob("*.sh")),
+    *sorted((ROOT / "tests").rglob("*.sh")),
+    ROOT / ".ci" / "run",
+)
 RUNNERS = {"run", "Popen", "check_call", "check_output", "call"}
 """subprocess functions whose first argument, a list, starts with the command."""
 LOOKUPS = {"require_binary", "require", "which"}

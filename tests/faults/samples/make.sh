@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Rebuilds the committed attack samples (Debian 12: apt-get install 7zip zstd brotli xz-utils).
+# Rebuilds the committed attack samples (7zz, zstd, brotli, xz: scripts/dev's APT_PACKAGES install them).
 # Each holds the EICAR test string inside a payload that compresses it (no sample contains EICAR as raw bytes:
 # clamd finding one proves it looked inside). payload.txt is made by `python3 make_payload.py`.
 set -euo pipefail
+for tool in 7zz zstd xz brotli; do
+  command -v "$tool" >/dev/null || { echo "make.sh: $tool is missing: run scripts/dev setup" >&2; exit 1; }
+done
 cd "$(dirname "$0")"
 python3 make_payload.py > /tmp/payload.txt
 cd /tmp
