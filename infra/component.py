@@ -216,15 +216,10 @@ _OPTIONS = {
 
 
 def _given_options(args: ScannerArgs) -> dict[str, Any]:
-    """The ScanOptions fields set in ``args``; a trigger mode given as a string is checked like the stack config's."""
+    """The ScanOptions fields set in ``args``; a trigger mode given as a string is parsed like the stack config's."""
     given = {name: getattr(args, arg) for arg, name in _OPTIONS.items() if getattr(args, arg) is not None}
-    mode = given.get("trigger_mode")
-    if mode is not None and not isinstance(mode, TriggerMode):
-        try:
-            given["trigger_mode"] = TriggerMode(str(mode).strip().lower())
-        except ValueError:
-            allowed = ", ".join(m.value for m in TriggerMode)
-            raise ConfigError(f"triggerMode={mode!r} is not one of: {allowed}") from None
+    if "trigger_mode" in given:
+        given["trigger_mode"] = TriggerMode.parse(given["trigger_mode"])
     return given
 
 

@@ -20,10 +20,6 @@ from scanner import constants
 
 PROJECT = "s3-clamav-scanner"
 MIB = 1024**2
-STREAM_SPOOL_HEADROOM_BYTES = 512 * MIB
-"""clamd spools each streamed object to /tmp: ephemeral storage must hold the largest object plus this."""
-DEFINITIONS_HEADROOM_BYTES = 1024 * MIB
-"""With definitions updates, /tmp also holds the database, twice while a new one is switched in."""
 
 LOG_RETENTION_DAYS = (
     1,
@@ -68,7 +64,6 @@ RESERVED_TAG_KEYS = ("app", "pulumi-stack")
 """Tags the program sets itself; the deployer policy scopes KMS permissions by ``app``."""
 MAX_DEFINITIONS_INTERVAL_SECONDS = 12 * 3600
 """The age alarm's period is twice the update interval and CloudWatch evaluates at most a day."""
-CLAMD_TIMEOUT_HEADROOM_FRACTION = 0.1
 MIN_CLAMD_TIMEOUT_HEADROOM_SECONDS = 10
 MAX_CLAMD_START_TIMEOUT_SECONDS = 120
 AUTO_STAMP = "auto"

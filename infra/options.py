@@ -29,6 +29,18 @@ class TriggerMode(StrEnum):
     """The bucket's EventBridge events -> a rule per bucket -> the same queue: the bucket's notification
     configuration is left to its owner (attached buckets)."""
 
+    @classmethod
+    def parse(cls, value: object) -> TriggerMode:
+        """The mode a config value names (any case); ConfigError naming ``triggerMode`` otherwise."""
+        if isinstance(value, TriggerMode):
+            return value
+        text = str(value).strip().lower()
+        try:
+            return cls(text)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise ConfigError(f"triggerMode={text!r} is not one of: {allowed}") from None
+
 
 ENGINE_RESIDENT_BYTES = int(1.19 * GIB)
 """clamd's resident memory on the official database (the reference probe; the production-shaped bench set: 0.86)."""
@@ -36,8 +48,10 @@ PROCESS_HEADROOM_BYTES = int(0.32 * GIB)
 """The Python runtime, boto3, buffers and the page cache clamd's temporary files need."""
 MIN_MEMORY_MB = math.ceil((2 * ENGINE_RESIDENT_BYTES + PROCESS_HEADROOM_BYTES) / MIB)
 """A definitions switch keeps two engines in memory (the new clamd loads beside the scanning one): 2765 MB."""
-CLAMD_LOAD_BUDGET_SECONDS = 60
-"""Cold start: definitions download plus clamd's load (16-30 s measured on the production-shaped database)."""
+STREAM_SPOOL_HEADROOM_BYTES = 512 * MIB
+"""/tmp beyond the streams clamd spools: its temporary files while it unpacks."""
+DEFINITIONS_HEADROOM_BYTES = 1024 * MIB
+"""/tmp for definitions: the published set, twice while a new one is switched in (~140 MB each today)."""
 LAMBDA_MB_PER_VCPU = 1769
 """Lambda gives one vCPU per 1,769 MB of memory (up to 6 at 10,240 MB)."""
 
@@ -102,14 +116,8 @@ class ScanOptions:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ScanOptions:
-        mode_raw = _string(raw, "triggerMode", TriggerMode.DIRECT.value).lower()
-        try:
-            mode = TriggerMode(mode_raw)
-        except ValueError:
-            allowed = ", ".join(m.value for m in TriggerMode)
-            raise ConfigError(f"triggerMode={mode_raw!r} is not one of: {allowed}") from None
         return cls(
-            trigger_mode=mode,
+            trigger_mode=TriggerMode.parse(_string(raw, "triggerMode", TriggerMode.DIRECT.value)),
             queue_batch_size=_int(raw, "queueBatchSize", 10),
             queue_batch_window_seconds=_int(raw, "queueBatchWindowSeconds", 5),
             queue_maximum_concurrency=_int(raw, "queueMaximumConcurrency", 10),
@@ -191,8 +199,8 @@ class Sizing:
                 f"lower maxObjectBytes to at most {fits}"
             )
         spool = self.concurrent_scans * 2 * self.max_object_bytes
-        definitions = constants_definitions_headroom() if self.definitions_updates else 0
-        needed_mb = math.ceil((spool + 512 * MIB + definitions) / MIB)
+        definitions = DEFINITIONS_HEADROOM_BYTES if self.definitions_updates else 0
+        needed_mb = math.ceil((spool + STREAM_SPOOL_HEADROOM_BYTES + definitions) / MIB)
         if self.ephemeral_storage_mb < needed_mb:
             found.append(
                 f"ephemeralStorageMB={self.ephemeral_storage_mb} is too small: clamd spools every stream to /tmp "
@@ -202,11 +210,6 @@ class Sizing:
                 + f": at least {needed_mb}"
             )
         return found
-
-
-def constants_definitions_headroom() -> int:
-    """/tmp for definitions: the published set, twice while a new one is switched in (~140 MB each today)."""
-    return 1024 * MIB
 
 
 def vcpus(memory_mb: int) -> int:

@@ -14,13 +14,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scanner.observability import logger
 from scanner.storage import is_versioned
+from scanner.tags import utc_now_iso
 from scanner.verdict import ScanStatus
 
 if TYPE_CHECKING:
@@ -61,10 +61,6 @@ class ProductArn:
             )
         return cls(arn, match["partition"], match["region"], match["account"])
 
-    @classmethod
-    def default(cls, account: str, region: str, partition: str = "aws") -> ProductArn:
-        return cls.parse(f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
-
 
 def finding_id(bucket: str, key: str, version_id: str | None, etag: str | None) -> str:
     """The finding of one content: its version, or its ETag when the bucket is unversioned (rule 3)."""
@@ -86,7 +82,7 @@ def finding(outcome: Outcome, product: ProductArn, *, now: str | None = None) ->
     ref = outcome.ref
     version = outcome.version_id or ref.version_id
     etag = (outcome.etag or ref.etag or "").strip('"') or None
-    observed = outcome.scanned_at or _now()
+    observed = outcome.scanned_at or utc_now_iso()
     location = f"s3://{ref.bucket}/{ref.key}"
     details: dict[str, str] = {}
     if etag:
@@ -123,7 +119,7 @@ def finding(outcome: Outcome, product: ProductArn, *, now: str | None = None) ->
         "FirstObservedAt": observed,
         "LastObservedAt": observed,
         "CreatedAt": observed,
-        "UpdatedAt": now or _now(),
+        "UpdatedAt": now or utc_now_iso(),
         "Title": _title(outcome)[:256],
         "Description": _description(outcome, location)[:1024],
         "ProductFields": {k: str(v)[:2048] for k, v in fields.items() if v},
@@ -281,7 +277,3 @@ def _malware_state(outcome: Outcome) -> str | None:
 
 def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
