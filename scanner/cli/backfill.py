@@ -38,7 +38,8 @@ from scanner.cli.aws import Aws, add_connection_arguments, error_code, explain, 
 from scanner.cli.errors import EXIT_ERROR, EXIT_OK, CliError
 from scanner.cli.output import Progress, print_json
 from scanner.cli.quarantine import parse_since
-from scanner.rescan import QueueBatchSender, SendFailure
+from scanner.config import RescanTarget
+from scanner.rescan import QueueBatchSender, SendFailure, is_folder_marker, list_objects
 from scanner.rescan import object_created_event as _object_created_event
 from scanner.tags import from_tag_set
 from scanner.verdict import FINAL_STATUSES
@@ -200,7 +201,7 @@ class Selector:
 
     def skip_reason(self, obj: Mapping[str, Any], tags: Mapping[str, str] | None) -> str | None:
         """None: submit it. Otherwise the reason it is left out."""
-        if str(obj["Key"]).endswith("/") and obj.get("Size", 0) == 0:
+        if is_folder_marker(obj):
             return "folder-marker"  # the scanner skips it too
         if self.modified_since is not None and obj["LastModified"] < self.modified_since:
             return "modified-before"
@@ -426,16 +427,13 @@ class Backfill:
         batcher = Batcher(self.submitter, self.tally, dry_run=self.dry_run)
         slots = threading.BoundedSemaphore(self.concurrency * 4)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="scan") as pool:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for obj in page.get("Contents", []):
-                    if self.tally.fatal:
-                        break
-                    self.tally.count("listed")
-                    slots.acquire()
-                    future: Future[None] = pool.submit(self.one, obj, batcher)
-                    future.add_done_callback(lambda _: slots.release())
+            for obj in list_objects(self.s3, RescanTarget(self.bucket, self.prefix)):
                 if self.tally.fatal:
                     break
+                self.tally.count("listed")
+                slots.acquire()
+                future: Future[None] = pool.submit(self.one, obj, batcher)
+                future.add_done_callback(lambda _: slots.release())
             self.tally.listing_done = True
         batcher.close()
         if self.tally.fatal:
