@@ -103,7 +103,10 @@ def quarantine(store: ObjectStore, infection: Infection, *, quarantine_bucket: s
     location = f"s3://{quarantine_bucket}/{key}"
     try:
         current = _current_copy(store, quarantine_bucket, key)
-        if current is not None and _same_infection(store, quarantine_bucket, key, current, infection):
+        same, record_present = (
+            _same_infection(store, quarantine_bucket, key, current, infection) if current else (False, False)
+        )
+        if current is not None and same:
             version = current.version_id
             logger.info("quarantine copy of the same infection already present", extra={"quarantine": location})
         else:
@@ -121,7 +124,8 @@ def quarantine(store: ObjectStore, infection: Infection, *, quarantine_bucket: s
                 f"quarantine copy {location}?versionId={version} does not hold the scanned content "
                 f"(sha256 {info.sha256} vs {infection.sha256}, size {info.size} vs {infection.size})"
             )
-        _ensure_record(store, infection, quarantine_bucket, key, version)
+        if not (same and record_present):
+            _ensure_record(store, infection, quarantine_bucket, key, version)
     except QuarantineError:
         raise
     except Exception as err:
@@ -138,24 +142,28 @@ def _current_copy(store: ObjectStore, bucket: str, key: str) -> HeadInfo | None:
         raise
 
 
-def _same_infection(store: ObjectStore, bucket: str, key: str, current: HeadInfo, infection: Infection) -> bool:
-    """The current copy is this infection: the same content (S3's SHA-256), found with the same signature at the
-    same source. A new detection of content quarantined (and perhaps released) before gets a copy of its own, so
-    its record names what was found this time."""
+def _same_infection(
+    store: ObjectStore, bucket: str, key: str, current: HeadInfo, infection: Infection
+) -> tuple[bool, bool]:
+    """Whether the current copy is this infection: the same content (S3's SHA-256), found with the same signature
+    at the same source; and whether its provenance record exists (read here, so it is not read again). A new
+    detection of content quarantined (and perhaps released) before gets a copy of its own, so its record names what
+    was found this time."""
     if current.sha256 != infection.sha256 or current.size != infection.size or not current.version_id:
-        return False
+        return False, False
     body = store.get_json_bytes(bucket, record_key(key, current.version_id))
     if body is None:
-        return True  # a copy of this content whose record an earlier attempt did not get to write
+        return True, False  # a copy of this content whose record an earlier attempt did not get to write
     try:
         record = ProvenanceRecord.from_json(body)
     except (ValueError, TypeError):
-        return False
-    return (record.source_bucket, record.source_key, record.signature) == (
+        return False, True
+    same = (record.source_bucket, record.source_key, record.signature) == (
         infection.pinned.bucket,
         infection.pinned.key,
         infection.signature,
     )
+    return same, True
 
 
 def _ensure_record(store: ObjectStore, infection: Infection, bucket: str, key: str, version: str) -> None:
